@@ -1,0 +1,30 @@
+//! Compile-time guarantees of the public types' auto traits.
+
+use static_assertions::{assert_impl_all, assert_not_impl_any};
+
+use crate::{Handle, SingularQueue, StateMachine, Ticket};
+
+/// The smallest state machine, to name concrete types in the assertions below.
+struct Unit;
+
+impl StateMachine for Unit {
+    type Command = ();
+    type Output = ();
+    fn apply(&mut self, (): ()) {}
+}
+
+assert_impl_all!(Handle<Unit>: Send, Sync, Clone);
+assert_impl_all!(Ticket<()>: Send);
+assert_impl_all!(SingularQueue<Unit>: Send);
+assert_not_impl_any!(SingularQueue<Unit>: Clone);
+
+/// The same guarantees for every state machine and output, not only `Unit`: this compiles only
+/// if they hold generically.
+#[allow(dead_code)]
+fn hold_for_every_state_machine<S: StateMachine, T: Send>() {
+    fn send_sync_clone<X: Send + Sync + Clone>() {}
+    fn send<X: Send>() {}
+    send_sync_clone::<Handle<S>>();
+    send::<Ticket<T>>();
+    send::<SingularQueue<S>>();
+}

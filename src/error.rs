@@ -1,0 +1,191 @@
+//! The errors of the public API. Every error that refuses a command hands it back.
+
+use std::error::Error;
+use std::fmt;
+
+/// A command the queue refused: it was not accepted, and here it is back.
+///
+/// Returned by [`Handle::submit`](crate::Handle::submit) and
+/// [`Handle::tell`](crate::Handle::tell). Get the command back with
+/// [`into_inner`](SubmitError::into_inner).
+///
+/// # Examples
+///
+/// ```
+/// use singular_queue::{SingularQueue, StateMachine};
+/// # struct Counter(u64);
+/// # impl StateMachine for Counter {
+/// #     type Command = u64;
+/// #     type Output = u64;
+/// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+/// # }
+///
+/// let queue = SingularQueue::new(Counter(0));
+/// let handle = queue.handle();
+/// queue.shutdown().unwrap();
+///
+/// let error = handle.tell(7).unwrap_err();
+/// assert!(error.is_closed());
+/// assert_eq!(error.into_inner(), 7);
+/// ```
+#[non_exhaustive]
+#[derive(Clone, PartialEq, Eq)]
+pub enum SubmitError<T> {
+    /// The queue has been shut down (or stopped after a panic) and accepts nothing more.
+    Closed(T),
+}
+
+/// Why a ticket will never hold its command's output.
+///
+/// The command was accepted, so it is no longer the caller's: either `apply` ran and panicked,
+/// or the command went back to the queue's owner unapplied
+/// ([`SingularQueue::shutdown_now`](crate::SingularQueue::shutdown_now), or a queue stopped
+/// by an earlier panic).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitError {
+    /// `apply` panicked on this command; the panic's message is kept.
+    Panicked(String),
+    /// The queue stopped before applying this command.
+    NotApplied,
+}
+
+/// Why [`Handle::call`](crate::Handle::call) returned no output.
+///
+/// Either the command was refused and comes back ([`into_inner`](CallError::into_inner)
+/// returns it), or it was accepted and then failed as a [`WaitError`] says.
+#[non_exhaustive]
+#[derive(Clone, PartialEq, Eq)]
+pub enum CallError<T> {
+    /// The queue is closed; the command was not accepted.
+    Closed(T),
+    /// `apply` panicked on this command; the panic's message is kept.
+    Panicked(String),
+    /// The queue stopped before applying this command.
+    NotApplied,
+}
+
+// === impl SubmitError ===
+
+impl<T> SubmitError<T> {
+    /// Returns the refused command.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Closed(command) => command,
+        }
+    }
+
+    /// Whether the queue refused the command because it is closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed(_))
+    }
+}
+
+impl<T> fmt::Debug for SubmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for SubmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed(_) => f.write_str("submitting to a closed queue"),
+        }
+    }
+}
+
+impl<T> Error for SubmitError<T> {}
+
+// === impl WaitError ===
+
+impl WaitError {
+    /// Whether `apply` panicked on the command.
+    pub fn is_panicked(&self) -> bool {
+        matches!(self, Self::Panicked(_))
+    }
+
+    /// Whether the queue stopped before applying the command.
+    pub fn is_not_applied(&self) -> bool {
+        matches!(self, Self::NotApplied)
+    }
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Panicked(message) => write!(f, "the command panicked: {message}"),
+            Self::NotApplied => f.write_str("the queue stopped before applying the command"),
+        }
+    }
+}
+
+impl Error for WaitError {}
+
+// === impl CallError ===
+
+impl<T> CallError<T> {
+    /// Returns the command if it was refused, or `None` if it had been accepted.
+    pub fn into_inner(self) -> Option<T> {
+        match self {
+            Self::Closed(command) => Some(command),
+            Self::Panicked(_) | Self::NotApplied => None,
+        }
+    }
+
+    /// Whether the queue refused the command because it is closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed(_))
+    }
+
+    /// Whether `apply` panicked on the command.
+    pub fn is_panicked(&self) -> bool {
+        matches!(self, Self::Panicked(_))
+    }
+
+    /// Whether the queue stopped before applying the command.
+    pub fn is_not_applied(&self) -> bool {
+        matches!(self, Self::NotApplied)
+    }
+}
+
+impl<T> From<SubmitError<T>> for CallError<T> {
+    fn from(error: SubmitError<T>) -> Self {
+        match error {
+            SubmitError::Closed(command) => Self::Closed(command),
+        }
+    }
+}
+
+impl<T> From<WaitError> for CallError<T> {
+    fn from(error: WaitError) -> Self {
+        match error {
+            WaitError::Panicked(message) => Self::Panicked(message),
+            WaitError::NotApplied => Self::NotApplied,
+        }
+    }
+}
+
+impl<T> fmt::Debug for CallError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed(_) => f.write_str("Closed(..)"),
+            Self::Panicked(message) => f.debug_tuple("Panicked").field(message).finish(),
+            Self::NotApplied => f.write_str("NotApplied"),
+        }
+    }
+}
+
+impl<T> fmt::Display for CallError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed(_) => f.write_str("calling a closed queue"),
+            Self::Panicked(message) => write!(f, "the command panicked: {message}"),
+            Self::NotApplied => f.write_str("the queue stopped before applying the command"),
+        }
+    }
+}
+
+impl<T> Error for CallError<T> {}

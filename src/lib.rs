@@ -1,0 +1,162 @@
+//! The *Singular Update Queue* pattern: many threads submit commands, **one dedicated thread**
+//! applies them, one at a time, in the order they were accepted, to a state machine you write.
+//!
+//! etcd, ZooKeeper, Kafka and the LMAX Disruptor are built around it. Your state needs no lock,
+//! every update is totally ordered, and a bounded queue pushes back on submitters that outrun
+//! the worker.
+//!
+//! # Hello, queue
+//!
+//! Implement [`StateMachine`] for your state, spawn it with [`SingularQueue::new`], and submit
+//! commands:
+//!
+//! ```
+//! use singular_queue::{SingularQueue, StateMachine};
+//!
+//! struct Counter(u64);
+//!
+//! impl StateMachine for Counter {
+//!     type Command = u64;
+//!     type Output = u64;
+//!
+//!     fn apply(&mut self, add: u64) -> u64 {
+//!         self.0 += add;
+//!         self.0
+//!     }
+//! }
+//!
+//! let queue = SingularQueue::new(Counter(0));
+//! assert_eq!(queue.call(5).unwrap(), 5);
+//! let final_state = queue.shutdown().unwrap();
+//! assert_eq!(final_state.0, 5);
+//! ```
+//!
+//! # Commands and outputs
+//!
+//! A command is usually an enum with one variant per operation, and the output an enum (or a
+//! `Result`) that answers each one:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use singular_queue::{SingularQueue, StateMachine};
+//!
+//! #[derive(Default)]
+//! struct Kv(HashMap<String, String>);
+//!
+//! enum Command {
+//!     Set(String, String),
+//!     Get(String),
+//! }
+//!
+//! impl StateMachine for Kv {
+//!     type Command = Command;
+//!     type Output = Option<String>;
+//!
+//!     fn apply(&mut self, command: Command) -> Option<String> {
+//!         match command {
+//!             Command::Set(key, value) => self.0.insert(key, value),
+//!             Command::Get(key) => self.0.get(&key).cloned(),
+//!         }
+//!     }
+//! }
+//!
+//! let kv = SingularQueue::new(Kv::default());
+//! kv.call(Command::Set("a".into(), "1".into())).unwrap();
+//! assert_eq!(kv.call(Command::Get("a".into())).unwrap().as_deref(), Some("1"));
+//! ```
+//!
+//! # Sharing between threads
+//!
+//! [`SingularQueue::handle`] gives a [`Handle`]: `Clone + Send + Sync`, one per thread.
+//! [`Handle::call`] waits for the output, [`Handle::submit`] returns a [`Ticket`] at once, and
+//! [`Handle::tell`] forgets the output:
+//!
+//! ```
+//! use std::thread;
+//! use singular_queue::{SingularQueue, StateMachine};
+//! # struct Counter(u64);
+//! # impl StateMachine for Counter {
+//! #     type Command = u64;
+//! #     type Output = u64;
+//! #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+//! # }
+//!
+//! let queue = SingularQueue::new(Counter(0));
+//! thread::scope(|scope| {
+//!     for _ in 0..4 {
+//!         let handle = queue.handle();
+//!         scope.spawn(move || {
+//!             let ticket = handle.submit(10).unwrap();
+//!             handle.tell(1).unwrap();
+//!             ticket.wait().unwrap();
+//!         });
+//!     }
+//! });
+//! assert_eq!(queue.shutdown().unwrap().0, 44);
+//! ```
+//!
+//! # Nothing is lost
+//!
+//! Every command you hand over is applied exactly once, or handed back to you
+//! ([`SubmitError::into_inner`]), or its submitter is told why not ([`WaitError`]):
+//!
+//! - the queue is closed: the submit fails and returns the command;
+//! - `apply` panicked on it: [`WaitError::Panicked`] with the panic's message;
+//! - the queue stopped first ([`SingularQueue::shutdown_now`], or a panic under
+//!   [`OnPanic::Stop`]): [`WaitError::NotApplied`], and the command goes back to the owner.
+//!
+//! [`Stats`] counts each of these, so `submitted == applied + panicked + not_applied` once
+//! the queue is quiet.
+//!
+//! # Shutdown
+//!
+//! [`SingularQueue::shutdown`] applies everything already accepted and returns the state;
+//! [`SingularQueue::shutdown_now`] stops after the current command and returns the rest.
+//! Dropping the queue shuts it down gracefully. Handles that outlive the queue are refused with
+//! their command handed back.
+
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod builder;
+mod error;
+mod gate;
+mod handle;
+mod message;
+mod on_panic;
+mod poisoned;
+mod queue;
+mod reply;
+mod shared;
+mod state_machine;
+mod stats;
+mod sync;
+mod ticket;
+mod worker;
+
+pub use builder::{Builder, DEFAULT_CAPACITY};
+pub use error::{CallError, SubmitError, WaitError};
+pub use handle::Handle;
+pub use on_panic::OnPanic;
+pub use poisoned::Poisoned;
+pub use queue::SingularQueue;
+pub use state_machine::StateMachine;
+pub use stats::Stats;
+pub use ticket::Ticket;
+
+mod assertions;
+
+/// The README's and the guide's samples, compiled and run as doctests.
+#[cfg(doctest)]
+mod samples {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+    #[doc = include_str!("../book/src/quick-start.md")]
+    struct QuickStart;
+    #[doc = include_str!("../book/src/state-machine.md")]
+    struct StateMachineChapter;
+    #[doc = include_str!("../book/src/submitting.md")]
+    struct Submitting;
+    #[doc = include_str!("../book/src/nothing-lost.md")]
+    struct NothingLost;
+}

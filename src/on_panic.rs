@@ -1,0 +1,31 @@
+use std::any::Any;
+
+/// What the queue does after `apply` panics, set with
+/// [`Builder::on_panic`](crate::Builder::on_panic).
+///
+/// Either way the panic is caught and the submitter of the command that panicked receives
+/// [`WaitError::Panicked`](crate::WaitError::Panicked) with the panic's message (a `tell`ed
+/// command is counted in [`Stats::panicked`](crate::Stats::panicked)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OnPanic {
+    /// Treat the state as poisoned (the default). The queue closes: later submits are refused
+    /// with [`SubmitError::Closed`](crate::SubmitError::Closed), commands already accepted
+    /// resolve to [`WaitError::NotApplied`](crate::WaitError::NotApplied), and `shutdown`
+    /// returns the state inside [`Poisoned`](crate::Poisoned), with those commands.
+    #[default]
+    Stop,
+    /// Keep going with the next command. Choose this when `apply` leaves the state consistent
+    /// even when it panics (for example, it validates before it mutates).
+    Continue,
+}
+
+/// The message a panic was raised with, or a placeholder for a payload that is not a string.
+pub(crate) fn message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}

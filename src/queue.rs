@@ -1,0 +1,160 @@
+use std::fmt;
+use std::panic::resume_unwind;
+
+use crate::sync::thread::JoinHandle;
+use crate::worker::Exit;
+use crate::{Builder, CallError, Handle, Poisoned, StateMachine, Stats, SubmitError, Ticket};
+
+/// A state machine running on its own thread, applying the commands submitted to it one at a
+/// time, in the order it accepted them.
+///
+/// `SingularQueue` is the owner: it submits like a [`Handle`] (and hands out handles), and it
+/// alone can shut the queue down and get the state back. It is `Send` but not `Clone`.
+///
+/// # Shutting down
+///
+/// | | commands already accepted | returns |
+/// |---|---|---|
+/// | [`shutdown`](SingularQueue::shutdown) | applied, then `on_stop` runs | the state |
+/// | [`shutdown_now`](SingularQueue::shutdown_now) | the one being applied finishes; the rest come back, their tickets resolve to [`NotApplied`](crate::WaitError::NotApplied) | the state and those commands |
+/// | dropping the queue | as `shutdown`; the state is dropped | |
+///
+/// Either way later submits, through any handle, are refused with the command handed back,
+/// and no command can slip in after the shutdown has taken its last look. The thread is
+/// always joined: none is left running detached.
+///
+/// # Examples
+///
+/// ```
+/// use singular_queue::{SingularQueue, StateMachine};
+///
+/// struct Log(Vec<String>);
+///
+/// impl StateMachine for Log {
+///     type Command = String;
+///     type Output = usize;
+///     fn apply(&mut self, line: String) -> usize {
+///         self.0.push(line);
+///         self.0.len()
+///     }
+/// }
+///
+/// let queue = SingularQueue::new(Log(Vec::new()));
+/// assert_eq!(queue.call("hello".to_owned()).unwrap(), 1);
+/// queue.tell("world".to_owned()).unwrap();
+/// let log = queue.shutdown().unwrap();
+/// assert_eq!(log.0, ["hello", "world"]);
+/// ```
+pub struct SingularQueue<S: StateMachine> {
+    handle: Handle<S>,
+    /// Taken by the shutdown that joins it; `None` only once that has happened.
+    worker: Option<JoinHandle<Exit<S>>>,
+}
+
+impl<S: StateMachine> SingularQueue<S> {
+    /// Spawns a queue with the default settings.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system cannot create the worker thread; use
+    /// [`builder`](SingularQueue::builder) and [`Builder::spawn`] to handle that error.
+    pub fn new(state: S) -> Self {
+        Self::builder(state)
+            .spawn()
+            .expect("failed to spawn the singular-queue worker thread")
+    }
+
+    /// Starts configuring a queue around `state`.
+    pub fn builder(state: S) -> Builder<S> {
+        Builder::new(state)
+    }
+
+    pub(crate) fn new_running(handle: Handle<S>, worker: JoinHandle<Exit<S>>) -> Self {
+        Self {
+            handle,
+            worker: Some(worker),
+        }
+    }
+
+    /// A new handle to submit from other threads.
+    pub fn handle(&self) -> Handle<S> {
+        self.handle.clone()
+    }
+
+    /// Same as [`Handle::call`].
+    pub fn call(&self, command: S::Command) -> Result<S::Output, CallError<S::Command>> {
+        self.handle.call(command)
+    }
+
+    /// Same as [`Handle::submit`].
+    pub fn submit(
+        &self,
+        command: S::Command,
+    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
+        self.handle.submit(command)
+    }
+
+    /// Same as [`Handle::tell`].
+    pub fn tell(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
+        self.handle.tell(command)
+    }
+
+    /// Same as [`Handle::stats`].
+    pub fn stats(&self) -> Stats {
+        self.handle.stats()
+    }
+
+    /// Stops accepting commands, applies every command already accepted, runs `on_stop`,
+    /// joins the worker thread and returns the state.
+    ///
+    /// # Errors
+    ///
+    /// [`Poisoned`] if a panic poisoned the state (see [`OnPanic`](crate::OnPanic)); it still
+    /// holds the state, and the commands that were accepted but not applied.
+    pub fn shutdown(mut self) -> Result<S, Poisoned<S>> {
+        let exit = self.stop(false);
+        match exit.poison {
+            None => Ok(exit.state),
+            Some(message) => Err(Poisoned::new(exit.state, exit.unapplied, message)),
+        }
+    }
+
+    /// Stops accepting commands and stops the worker after the command it is applying.
+    /// Returns the state and the commands that were accepted but not applied, in the order
+    /// they were accepted; their tickets resolve to
+    /// [`WaitError::NotApplied`](crate::WaitError::NotApplied). `on_stop` runs as usual.
+    ///
+    /// # Errors
+    ///
+    /// [`Poisoned`] if a panic poisoned the state; it holds the same state and commands.
+    pub fn shutdown_now(mut self) -> Result<(S, Vec<S::Command>), Poisoned<S>> {
+        let exit = self.stop(true);
+        match exit.poison {
+            None => Ok((exit.state, exit.unapplied)),
+            Some(message) => Err(Poisoned::new(exit.state, exit.unapplied, message)),
+        }
+    }
+
+    fn stop(&mut self, now: bool) -> Exit<S> {
+        let worker = self.worker.take().expect("the worker is joined only once");
+        self.handle.shared().close_and_stop(now);
+        worker.join().unwrap_or_else(|panic| resume_unwind(panic))
+    }
+}
+
+impl<S: StateMachine> Drop for SingularQueue<S> {
+    /// Shuts down gracefully: every accepted command is applied before the thread is joined.
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            drop(self.stop(false));
+        }
+    }
+}
+
+impl<S: StateMachine> fmt::Debug for SingularQueue<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SingularQueue")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

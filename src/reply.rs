@@ -1,0 +1,105 @@
+//! The one-shot slot through which the worker hands a command's output to its ticket.
+
+use crate::WaitError;
+use crate::sync::{Arc, Condvar, Instant, Mutex};
+
+/// The worker's end of a reply: completes the slot once. Dropping it unused tells the waiter
+/// the command was not applied, so no path that loses a command can leave a waiter hanging.
+pub(crate) struct Reply<T> {
+    slot: Option<Arc<Slot<T>>>,
+}
+
+/// The waiting end's view of a reply, held by a [`Ticket`](crate::Ticket).
+pub(crate) struct Slot<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+}
+
+enum State<T> {
+    Pending,
+    Ready(Result<T, WaitError>),
+    Taken,
+}
+
+/// Makes a connected reply and slot.
+pub(crate) fn pair<T>() -> (Reply<T>, Arc<Slot<T>>) {
+    let slot = Arc::new(Slot {
+        state: Mutex::new(State::Pending),
+        ready: Condvar::new(),
+    });
+    let reply = Reply {
+        slot: Some(Arc::clone(&slot)),
+    };
+    (reply, slot)
+}
+
+// === impl Reply ===
+
+impl<T> Reply<T> {
+    /// Completes the slot and wakes its waiter, if any.
+    pub(crate) fn send(mut self, result: Result<T, WaitError>) {
+        self.complete(result);
+    }
+
+    fn complete(&mut self, result: Result<T, WaitError>) {
+        if let Some(slot) = self.slot.take() {
+            *slot.state.lock() = State::Ready(result);
+            slot.ready.notify_one();
+        }
+    }
+}
+
+impl<T> Drop for Reply<T> {
+    fn drop(&mut self) {
+        self.complete(Err(WaitError::NotApplied));
+    }
+}
+
+// === impl Slot ===
+
+impl<T> Slot<T> {
+    /// Whether the result has arrived and not been taken yet.
+    pub(crate) fn is_ready(&self) -> bool {
+        matches!(*self.state.lock(), State::Ready(_))
+    }
+
+    /// Takes the result if it has arrived.
+    pub(crate) fn try_take(&self) -> Option<Result<T, WaitError>> {
+        take(&mut self.state.lock())
+    }
+
+    /// Blocks until the result arrives, then takes it.
+    pub(crate) fn wait(&self) -> Result<T, WaitError> {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(result) = take(&mut state) {
+                return result;
+            }
+            self.ready.wait(&mut state);
+        }
+    }
+
+    /// Blocks until the result arrives or the deadline passes.
+    pub(crate) fn wait_until(&self, deadline: Instant) -> Option<Result<T, WaitError>> {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(result) = take(&mut state) {
+                return Some(result);
+            }
+            if self.ready.wait_until(&mut state, deadline).timed_out() {
+                return take(&mut state);
+            }
+        }
+    }
+}
+
+fn take<T>(state: &mut State<T>) -> Option<Result<T, WaitError>> {
+    match std::mem::replace(state, State::Taken) {
+        State::Ready(result) => Some(result),
+        State::Pending => {
+            *state = State::Pending;
+            None
+        }
+        State::Taken => panic!("the ticket's result was already taken"),
+    }
+}

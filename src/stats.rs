@@ -1,0 +1,88 @@
+//! Counters kept without locks, and the snapshot users read.
+
+use crate::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of a queue's counters, from [`Handle::stats`](crate::Handle::stats).
+///
+/// Every command handed to the queue ends up in exactly one of these counters:
+/// refused ones in `refused_closed`, accepted ones (`submitted`) in `applied`, `panicked` or
+/// `not_applied`, or still waiting (`depth`) or being applied. So once the queue is quiet:
+///
+/// ```text
+/// submitted == applied + panicked + not_applied
+/// ```
+///
+/// Counters are read one by one while the queue runs, so a snapshot taken under load is not
+/// an atomic cut: it is exact only once submitters and the worker are quiet.
+///
+/// # Examples
+///
+/// ```
+/// use singular_queue::{SingularQueue, StateMachine};
+/// # struct Counter(u64);
+/// # impl StateMachine for Counter {
+/// #     type Command = u64;
+/// #     type Output = u64;
+/// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+/// # }
+///
+/// let queue = SingularQueue::builder(Counter(0)).capacity(8).spawn().unwrap();
+/// queue.call(1).unwrap();
+/// let stats = queue.stats();
+/// assert_eq!((stats.submitted, stats.applied, stats.capacity), (1, 1, 8));
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Commands the queue accepted.
+    pub submitted: u64,
+    /// Commands whose `apply` returned.
+    pub applied: u64,
+    /// Commands whose `apply` panicked.
+    pub panicked: u64,
+    /// Accepted commands the queue stopped before applying.
+    pub not_applied: u64,
+    /// Commands refused because the queue was closed (handed back to their callers).
+    pub refused_closed: u64,
+    /// Commands waiting in the queue now.
+    pub depth: usize,
+    /// How many commands the queue holds at most.
+    pub capacity: usize,
+}
+
+/// The live counters behind [`Stats`]. Each is a single atomic: no lock on the hot path.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) submitted: Counter,
+    pub(crate) applied: Counter,
+    pub(crate) panicked: Counter,
+    pub(crate) not_applied: Counter,
+    pub(crate) refused_closed: Counter,
+}
+
+#[derive(Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self, depth: usize, capacity: usize) -> Stats {
+        Stats {
+            submitted: self.submitted.get(),
+            applied: self.applied.get(),
+            panicked: self.panicked.get(),
+            not_applied: self.not_applied.get(),
+            refused_closed: self.refused_closed.get(),
+            depth,
+            capacity,
+        }
+    }
+}

@@ -1,0 +1,89 @@
+use std::fmt;
+use std::time::Duration;
+
+use crate::WaitError;
+use crate::reply::Slot;
+use crate::sync::{Arc, Instant};
+
+/// A claim on the output of a command that the queue has accepted.
+///
+/// [`Handle::submit`](crate::Handle::submit) returns at once with a ticket; the worker fills it
+/// when it applies the command. Wait for it with [`wait`](Ticket::wait) or
+/// [`wait_timeout`](Ticket::wait_timeout), or check without blocking with
+/// [`is_ready`](Ticket::is_ready) and [`try_wait`](Ticket::try_wait).
+///
+/// # Dropping a ticket
+///
+/// The command belongs to the queue once it is accepted. Dropping the ticket, or giving up
+/// after a timeout, does not cancel it: it is still applied exactly once and its output is
+/// discarded.
+///
+/// # Panics
+///
+/// A ticket yields its result once. `try_wait` and `wait_timeout` panic if they are called
+/// again after one of them has returned the result.
+///
+/// # Examples
+///
+/// ```
+/// use singular_queue::{SingularQueue, StateMachine};
+/// # struct Counter(u64);
+/// # impl StateMachine for Counter {
+/// #     type Command = u64;
+/// #     type Output = u64;
+/// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+/// # }
+///
+/// let queue = SingularQueue::new(Counter(0));
+/// // Keep several commands in flight, then collect their outputs.
+/// let tickets: Vec<_> = (1..=3).map(|n| queue.submit(n).unwrap()).collect();
+/// let totals: Vec<u64> = tickets.into_iter().map(|t| t.wait().unwrap()).collect();
+/// assert_eq!(totals, [1, 3, 6]);
+/// ```
+pub struct Ticket<T> {
+    slot: Arc<Slot<T>>,
+}
+
+impl<T> Ticket<T> {
+    pub(crate) fn new(slot: Arc<Slot<T>>) -> Self {
+        Self { slot }
+    }
+
+    /// Blocks until the command has been applied and returns its output.
+    pub fn wait(self) -> Result<T, WaitError> {
+        self.slot.wait()
+    }
+
+    /// Blocks for at most `timeout`. Returns `None` if the result has not arrived by then; the
+    /// ticket stays valid and the command will still be applied.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<T, WaitError>> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.wait_deadline(deadline),
+            None => Some(self.slot.wait()),
+        }
+    }
+
+    /// Blocks until `deadline` at the latest. Returns `None` if the result has not arrived by
+    /// then; the ticket stays valid and the command will still be applied.
+    pub fn wait_deadline(&mut self, deadline: Instant) -> Option<Result<T, WaitError>> {
+        self.slot.wait_until(deadline)
+    }
+
+    /// Takes the result if it has arrived, without blocking.
+    pub fn try_wait(&mut self) -> Option<Result<T, WaitError>> {
+        self.slot.try_take()
+    }
+
+    /// Whether the result has arrived (and has not been taken yet).
+    pub fn is_ready(&self) -> bool {
+        self.slot.is_ready()
+    }
+}
+
+impl<T> fmt::Debug for Ticket<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket")
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}

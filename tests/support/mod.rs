@@ -1,0 +1,97 @@
+//! State machines shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::mpsc;
+
+use singular_queue::StateMachine;
+
+/// Adds every command to a total.
+#[derive(Debug, Default)]
+pub struct Sum {
+    pub total: u64,
+    pub count: u64,
+}
+
+impl StateMachine for Sum {
+    type Command = u64;
+    type Output = u64;
+
+    fn apply(&mut self, add: u64) -> u64 {
+        self.total += add;
+        self.count += 1;
+        self.total
+    }
+}
+
+/// Records every command in the order it was applied.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub log: Vec<(usize, u64)>,
+}
+
+impl StateMachine for Recorder {
+    type Command = (usize, u64);
+    type Output = ();
+
+    fn apply(&mut self, entry: (usize, u64)) {
+        self.log.push(entry);
+    }
+}
+
+/// A state machine the test steers: it can be held mid-`apply`, and made to panic.
+#[derive(Debug, Default)]
+pub struct Probe {
+    pub applied: Vec<u64>,
+}
+
+pub enum Op {
+    /// Record the number.
+    Add(u64),
+    /// Panic with the message "boom".
+    Panic,
+    /// Say "started" on the first channel, then wait for the release on the second.
+    Hold(mpsc::Sender<()>, mpsc::Receiver<()>),
+}
+
+impl Op {
+    /// A hold command, with the receiver that hears it start and the sender that releases it.
+    pub fn hold() -> (Op, mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (started_tx, started_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel();
+        (Op::Hold(started_tx, release_rx), started_rx, release_tx)
+    }
+
+    pub fn number(&self) -> Option<u64> {
+        match self {
+            Op::Add(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+impl StateMachine for Probe {
+    type Command = Op;
+    type Output = usize;
+
+    fn apply(&mut self, op: Op) -> usize {
+        match op {
+            Op::Add(n) => self.applied.push(n),
+            Op::Panic => panic!("boom"),
+            Op::Hold(started, release) => {
+                started.send(()).unwrap();
+                release.recv().unwrap();
+            }
+        }
+        self.applied.len()
+    }
+}
+
+/// Silences the default panic hook's report for the panics these tests cause on purpose.
+pub fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let on_worker = std::thread::current().name() == Some("singular-queue");
+        if !on_worker {
+            eprintln!("{info}");
+        }
+    }));
+}
