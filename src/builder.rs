@@ -1,7 +1,8 @@
 use std::fmt;
 use std::io;
 
-use crate::shared::Shared;
+use crate::backpressure::{Backpressure, Block};
+use crate::shared::{OnEvict, Shared};
 use crate::sync::channel;
 use crate::sync::{Arc, thread};
 use crate::worker::Worker;
@@ -36,6 +37,8 @@ pub struct Builder<S: StateMachine> {
     capacity: usize,
     thread_name: String,
     on_panic: OnPanic,
+    backpressure: Box<dyn Backpressure<S::Command>>,
+    on_evict: Option<OnEvict<S::Command>>,
 }
 
 impl<S: StateMachine> Builder<S> {
@@ -45,11 +48,14 @@ impl<S: StateMachine> Builder<S> {
             capacity: DEFAULT_CAPACITY,
             thread_name: "singular-queue".to_owned(),
             on_panic: OnPanic::default(),
+            backpressure: Box::new(Block),
+            on_evict: None,
         }
     }
 
     /// How many accepted commands may wait for the worker at once (default
-    /// [`DEFAULT_CAPACITY`]). A submitter that finds the queue full blocks until there is room.
+    /// [`DEFAULT_CAPACITY`]). What a submitter does when they are all taken is the
+    /// [`backpressure`](Builder::backpressure) policy's call.
     ///
     /// # Panics
     ///
@@ -72,6 +78,26 @@ impl<S: StateMachine> Builder<S> {
         self
     }
 
+    /// What a submitter does when the queue is full (default [`Block`]): one of
+    /// [`Block`], [`BlockFor`](crate::BlockFor), [`Reject`](crate::Reject),
+    /// [`DropOldest`](crate::DropOldest), or your own [`Backpressure`] policy.
+    pub fn backpressure(mut self, policy: impl Backpressure<S::Command>) -> Self {
+        self.backpressure = Box::new(policy);
+        self
+    }
+
+    /// Receives every command that [`DropOldest`](crate::DropOldest) (or a policy deciding
+    /// [`Decision::EvictOldest`](crate::Decision::EvictOldest)) evicts.
+    ///
+    /// It runs on the thread whose submit evicted the command, after that command's own
+    /// submitter has been told; keep it quick, and do not submit to the same queue from it.
+    /// Without it, an evicted command is dropped (its submitter is still told, and
+    /// [`Stats::dropped`](crate::Stats::dropped) counts it).
+    pub fn on_evict(mut self, on_evict: impl Fn(S::Command) + Send + Sync + 'static) -> Self {
+        self.on_evict = Some(Box::new(on_evict));
+        self
+    }
+
     /// Spawns the worker thread, moves the state onto it, and returns the running queue.
     ///
     /// # Errors
@@ -79,7 +105,12 @@ impl<S: StateMachine> Builder<S> {
     /// The operating system's error if it cannot create the thread; the state is dropped.
     pub fn spawn(self) -> io::Result<SingularQueue<S>> {
         let (tx, rx) = channel::bounded(self.capacity);
-        let shared = Arc::new(Shared::new(tx, self.capacity));
+        let shared = Arc::new(Shared::new(
+            (tx, rx.clone()),
+            self.capacity,
+            self.backpressure,
+            self.on_evict,
+        ));
         let worker = Worker::new(self.state, rx, Arc::clone(&shared), self.on_panic);
         let thread = thread::Builder::new()
             .name(self.thread_name)
@@ -94,6 +125,7 @@ impl<S: StateMachine> fmt::Debug for Builder<S> {
             .field("capacity", &self.capacity)
             .field("thread_name", &self.thread_name)
             .field("on_panic", &self.on_panic)
+            .field("on_evict", &self.on_evict.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -33,6 +33,11 @@ use std::fmt;
 pub enum SubmitError<T> {
     /// The queue has been shut down (or stopped after a panic) and accepts nothing more.
     Closed(T),
+    /// The queue was full and its policy (or a `try_*` call) would not wait, or the policy
+    /// shed the command.
+    Full(T),
+    /// The queue stayed full for as long as the policy (or a `*_timeout` call) would wait.
+    Timeout(T),
 }
 
 /// Why a ticket will never hold its command's output.
@@ -48,6 +53,8 @@ pub enum WaitError {
     Panicked(String),
     /// The queue stopped before applying this command.
     NotApplied,
+    /// A newer command evicted this one from a full [`DropOldest`](crate::DropOldest) queue.
+    Dropped,
 }
 
 /// Why [`Handle::call`](crate::Handle::call) returned no output.
@@ -59,10 +66,19 @@ pub enum WaitError {
 pub enum CallError<T> {
     /// The queue is closed; the command was not accepted.
     Closed(T),
+    /// The queue was full and would not wait; the command was not accepted.
+    Full(T),
+    /// The queue stayed full too long; the command was not accepted.
+    Timeout(T),
     /// `apply` panicked on this command; the panic's message is kept.
     Panicked(String),
     /// The queue stopped before applying this command.
     NotApplied,
+    /// A newer command evicted this one from a full [`DropOldest`](crate::DropOldest) queue.
+    Dropped,
+    /// [`call_timeout`](crate::Handle::call_timeout) ran out after the command was accepted.
+    /// The command is still applied, exactly once; only its output is lost.
+    ReplyTimeout,
 }
 
 // === impl SubmitError ===
@@ -71,7 +87,7 @@ impl<T> SubmitError<T> {
     /// Returns the refused command.
     pub fn into_inner(self) -> T {
         match self {
-            Self::Closed(command) => command,
+            Self::Closed(command) | Self::Full(command) | Self::Timeout(command) => command,
         }
     }
 
@@ -79,12 +95,33 @@ impl<T> SubmitError<T> {
     pub fn is_closed(&self) -> bool {
         matches!(self, Self::Closed(_))
     }
+
+    /// Whether the queue refused the command because it was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+
+    /// Whether the queue refused the command after waiting for room in vain.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout(_))
+    }
+
+    /// The same refusal, carrying `f(command)`.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> SubmitError<U> {
+        match self {
+            Self::Closed(command) => SubmitError::Closed(f(command)),
+            Self::Full(command) => SubmitError::Full(f(command)),
+            Self::Timeout(command) => SubmitError::Timeout(f(command)),
+        }
+    }
 }
 
 impl<T> fmt::Debug for SubmitError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Closed(_) => f.write_str("Closed(..)"),
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Timeout(_) => f.write_str("Timeout(..)"),
         }
     }
 }
@@ -93,6 +130,8 @@ impl<T> fmt::Display for SubmitError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Closed(_) => f.write_str("submitting to a closed queue"),
+            Self::Full(_) => f.write_str("submitting to a full queue"),
+            Self::Timeout(_) => f.write_str("timed out waiting for room in the queue"),
         }
     }
 }
@@ -111,6 +150,11 @@ impl WaitError {
     pub fn is_not_applied(&self) -> bool {
         matches!(self, Self::NotApplied)
     }
+
+    /// Whether a newer command evicted this one.
+    pub fn is_dropped(&self) -> bool {
+        matches!(self, Self::Dropped)
+    }
 }
 
 impl fmt::Display for WaitError {
@@ -118,6 +162,7 @@ impl fmt::Display for WaitError {
         match self {
             Self::Panicked(message) => write!(f, "the command panicked: {message}"),
             Self::NotApplied => f.write_str("the queue stopped before applying the command"),
+            Self::Dropped => f.write_str("the command was evicted by a newer one"),
         }
     }
 }
@@ -130,14 +175,24 @@ impl<T> CallError<T> {
     /// Returns the command if it was refused, or `None` if it had been accepted.
     pub fn into_inner(self) -> Option<T> {
         match self {
-            Self::Closed(command) => Some(command),
-            Self::Panicked(_) | Self::NotApplied => None,
+            Self::Closed(command) | Self::Full(command) | Self::Timeout(command) => Some(command),
+            Self::Panicked(_) | Self::NotApplied | Self::Dropped | Self::ReplyTimeout => None,
         }
     }
 
     /// Whether the queue refused the command because it is closed.
     pub fn is_closed(&self) -> bool {
         matches!(self, Self::Closed(_))
+    }
+
+    /// Whether the queue refused the command because it was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+
+    /// Whether the queue refused the command after waiting for room in vain.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout(_))
     }
 
     /// Whether `apply` panicked on the command.
@@ -149,12 +204,24 @@ impl<T> CallError<T> {
     pub fn is_not_applied(&self) -> bool {
         matches!(self, Self::NotApplied)
     }
+
+    /// Whether a newer command evicted this one.
+    pub fn is_dropped(&self) -> bool {
+        matches!(self, Self::Dropped)
+    }
+
+    /// Whether the call gave up waiting for the output of an accepted command.
+    pub fn is_reply_timeout(&self) -> bool {
+        matches!(self, Self::ReplyTimeout)
+    }
 }
 
 impl<T> From<SubmitError<T>> for CallError<T> {
     fn from(error: SubmitError<T>) -> Self {
         match error {
             SubmitError::Closed(command) => Self::Closed(command),
+            SubmitError::Full(command) => Self::Full(command),
+            SubmitError::Timeout(command) => Self::Timeout(command),
         }
     }
 }
@@ -164,6 +231,7 @@ impl<T> From<WaitError> for CallError<T> {
         match error {
             WaitError::Panicked(message) => Self::Panicked(message),
             WaitError::NotApplied => Self::NotApplied,
+            WaitError::Dropped => Self::Dropped,
         }
     }
 }
@@ -172,8 +240,12 @@ impl<T> fmt::Debug for CallError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Closed(_) => f.write_str("Closed(..)"),
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Timeout(_) => f.write_str("Timeout(..)"),
             Self::Panicked(message) => f.debug_tuple("Panicked").field(message).finish(),
             Self::NotApplied => f.write_str("NotApplied"),
+            Self::Dropped => f.write_str("Dropped"),
+            Self::ReplyTimeout => f.write_str("ReplyTimeout"),
         }
     }
 }
@@ -182,8 +254,12 @@ impl<T> fmt::Display for CallError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Closed(_) => f.write_str("calling a closed queue"),
+            Self::Full(_) => f.write_str("calling a full queue"),
+            Self::Timeout(_) => f.write_str("timed out waiting for room in the queue"),
             Self::Panicked(message) => write!(f, "the command panicked: {message}"),
             Self::NotApplied => f.write_str("the queue stopped before applying the command"),
+            Self::Dropped => f.write_str("the command was evicted by a newer one"),
+            Self::ReplyTimeout => f.write_str("timed out waiting for the command's output"),
         }
     }
 }

@@ -1,7 +1,9 @@
 use std::fmt;
+use std::time::Duration;
 
+use crate::backpressure::Limit;
 use crate::shared::Shared;
-use crate::sync::Arc;
+use crate::sync::{Arc, Instant};
 use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, reply};
 
 /// A cheap, cloneable way to submit commands to a [`SingularQueue`](crate::SingularQueue)
@@ -65,40 +67,108 @@ impl<S: StateMachine> Handle<S> {
 
     /// Submits `command` and blocks until the worker has applied it; returns its output.
     ///
+    /// If the queue is full, the queue's [`Backpressure`](crate::Backpressure) policy decides
+    /// whether to wait, refuse or evict.
+    ///
     /// # Errors
     ///
-    /// [`CallError::Closed`] with the command if the queue is closed;
-    /// [`CallError::Panicked`] if `apply` panicked on it; [`CallError::NotApplied`] if the
-    /// queue stopped before applying it.
+    /// The command comes back inside [`CallError::Closed`], [`CallError::Full`] or
+    /// [`CallError::Timeout`] if the queue refused it. Once accepted it may still fail:
+    /// [`CallError::Panicked`], [`CallError::NotApplied`], [`CallError::Dropped`].
     pub fn call(&self, command: S::Command) -> Result<S::Output, CallError<S::Command>> {
-        let ticket = self.submit(command)?;
-        Ok(ticket.wait()?)
+        Ok(self.submit_with(command, Limit::Policy)?.wait()?)
+    }
+
+    /// Like [`call`](Handle::call), but never waits for room: where the policy would wait,
+    /// a full queue refuses with [`CallError::Full`]. It still waits for the output.
+    pub fn try_call(&self, command: S::Command) -> Result<S::Output, CallError<S::Command>> {
+        Ok(self.submit_with(command, Limit::NoWait)?.wait()?)
+    }
+
+    /// Like [`call`](Handle::call), bounded by `timeout` from start to finish.
+    ///
+    /// If the time runs out while waiting for room, the command comes back in
+    /// [`CallError::Timeout`]. If it runs out after the command was accepted, the call returns
+    /// [`CallError::ReplyTimeout`]: the command is still applied exactly once, and its output
+    /// is discarded.
+    pub fn call_timeout(
+        &self,
+        command: S::Command,
+        timeout: Duration,
+    ) -> Result<S::Output, CallError<S::Command>> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut ticket = self.submit_with(command, Limit::Within(timeout))?;
+        let Some(deadline) = deadline else {
+            return Ok(ticket.wait()?);
+        };
+        match ticket.wait_deadline(deadline) {
+            Some(result) => Ok(result?),
+            None => Err(CallError::ReplyTimeout),
+        }
     }
 
     /// Submits `command` and returns at once with a [`Ticket`] for its output.
     ///
+    /// If the queue is full, the queue's [`Backpressure`](crate::Backpressure) policy decides
+    /// whether to wait, refuse or evict.
+    ///
     /// # Errors
     ///
-    /// [`SubmitError::Closed`] with the command if the queue is closed.
+    /// [`SubmitError::Closed`], [`SubmitError::Full`] or [`SubmitError::Timeout`], each with
+    /// the command.
     pub fn submit(
         &self,
         command: S::Command,
     ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
-        let (reply, slot) = reply::pair();
-        self.shared.send(command, Some(reply))?;
-        Ok(Ticket::new(slot))
+        self.submit_with(command, Limit::Policy)
+    }
+
+    /// Like [`submit`](Handle::submit), but never waits for room: where the policy would
+    /// wait, a full queue refuses with [`SubmitError::Full`].
+    pub fn try_submit(
+        &self,
+        command: S::Command,
+    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
+        self.submit_with(command, Limit::NoWait)
+    }
+
+    /// Like [`submit`](Handle::submit), but waits for room at most `timeout` (less if the
+    /// policy says so), then refuses with [`SubmitError::Timeout`].
+    pub fn submit_timeout(
+        &self,
+        command: S::Command,
+        timeout: Duration,
+    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
+        self.submit_with(command, Limit::Within(timeout))
     }
 
     /// Submits `command` without waiting for, or receiving, its output.
     ///
-    /// Once accepted the command is applied exactly once; if `apply` panics on it, or the
-    /// queue stops before applying it, [`Stats`] counts it.
+    /// Once accepted the command is applied exactly once, unless it panics, is evicted, or
+    /// the queue stops first: [`Stats`] counts each of those.
     ///
     /// # Errors
     ///
-    /// [`SubmitError::Closed`] with the command if the queue is closed.
+    /// [`SubmitError::Closed`], [`SubmitError::Full`] or [`SubmitError::Timeout`], each with
+    /// the command.
     pub fn tell(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
-        self.shared.send(command, None)
+        self.shared.send(command, None, Limit::Policy)
+    }
+
+    /// Like [`tell`](Handle::tell), but never waits for room: where the policy would wait, a
+    /// full queue refuses with [`SubmitError::Full`].
+    pub fn try_tell(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
+        self.shared.send(command, None, Limit::NoWait)
+    }
+
+    /// Like [`tell`](Handle::tell), but waits for room at most `timeout` (less if the policy
+    /// says so), then refuses with [`SubmitError::Timeout`].
+    pub fn tell_timeout(
+        &self,
+        command: S::Command,
+        timeout: Duration,
+    ) -> Result<(), SubmitError<S::Command>> {
+        self.shared.send(command, None, Limit::Within(timeout))
     }
 
     /// A snapshot of the queue's counters.
@@ -109,6 +179,16 @@ impl<S: StateMachine> Handle<S> {
     /// Whether the queue has stopped accepting commands.
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed()
+    }
+
+    fn submit_with(
+        &self,
+        command: S::Command,
+        limit: Limit,
+    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
+        let (reply, slot) = reply::pair();
+        self.shared.send(command, Some(reply), limit)?;
+        Ok(Ticket::new(slot))
     }
 
     pub(crate) fn shared(&self) -> &Shared<S> {

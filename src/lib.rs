@@ -95,18 +95,62 @@
 //! assert_eq!(queue.shutdown().unwrap().0, 44);
 //! ```
 //!
+//! # Backpressure
+//!
+//! The queue is bounded ([`Builder::capacity`]). When it is full, its [`Backpressure`] policy
+//! decides what a submitter does:
+//!
+//! | policy | what the submitter sees when the queue is full | what [`Stats`] counts | when to use it |
+//! |---|---|---|---|
+//! | [`Block`] (default) | waits until there is room | nothing extra | every command matters and submitters may slow down |
+//! | [`BlockFor`]`(d)` | waits up to `d`, then [`SubmitError::Timeout`] with the command | `timed_out` | callers have a latency budget |
+//! | [`Reject`] | [`SubmitError::Full`] with the command, at once | `rejected` | callers can retry, degrade or report "busy" |
+//! | [`DropOldest`] | accepted at once; the oldest *waiting* command is evicted, its submitter gets [`WaitError::Dropped`] and the command goes to [`Builder::on_evict`] | `dropped` | only the latest commands matter (telemetry, UI state) |
+//! | your own | whatever its [`Decision`] says, from the command and the [`Load`] | by outcome | priorities, load shedding |
+//!
+//! Per call, [`Handle::try_submit`] (and `try_call`, `try_tell`) never waits, and
+//! [`Handle::submit_timeout`] (and `call_timeout`, `tell_timeout`) waits at most a given time,
+//! whatever the policy.
+//!
+//! ```
+//! use singular_queue::{Reject, SingularQueue, StateMachine};
+//! # struct Counter(u64);
+//! # impl StateMachine for Counter {
+//! #     type Command = u64;
+//! #     type Output = u64;
+//! #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+//! # }
+//!
+//! let queue = SingularQueue::builder(Counter(0))
+//!     .capacity(1)
+//!     .backpressure(Reject)
+//!     .spawn()
+//!     .unwrap();
+//! for n in 0..100 {
+//!     if let Err(refused) = queue.tell(n) {
+//!         assert!(refused.is_full());
+//!         assert_eq!(refused.into_inner(), n); // handed back
+//!     }
+//! }
+//! let stats = queue.stats();
+//! assert_eq!(stats.submitted + stats.rejected, 100);
+//! ```
+//!
 //! # Nothing is lost
 //!
 //! Every command you hand over is applied exactly once, or handed back to you
 //! ([`SubmitError::into_inner`]), or its submitter is told why not ([`WaitError`]):
 //!
-//! - the queue is closed: the submit fails and returns the command;
+//! - the queue is closed, full, or stayed full too long: the submit fails and returns the
+//!   command;
 //! - `apply` panicked on it: [`WaitError::Panicked`] with the panic's message;
+//! - a newer command evicted it under [`DropOldest`]: [`WaitError::Dropped`], and the command
+//!   goes to [`Builder::on_evict`];
 //! - the queue stopped first ([`SingularQueue::shutdown_now`], or a panic under
 //!   [`OnPanic::Stop`]): [`WaitError::NotApplied`], and the command goes back to the owner.
 //!
-//! [`Stats`] counts each of these, so `submitted == applied + panicked + not_applied` once
-//! the queue is quiet.
+//! [`Stats`] counts each of these, so `submitted == applied + panicked + dropped +
+//! not_applied` once the queue is quiet.
 //!
 //! # Shutdown
 //!
@@ -118,6 +162,7 @@
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+mod backpressure;
 mod builder;
 mod error;
 mod gate;
@@ -134,6 +179,7 @@ mod sync;
 mod ticket;
 mod worker;
 
+pub use backpressure::{Backpressure, Block, BlockFor, Decision, DropOldest, Load, Reject};
 pub use builder::{Builder, DEFAULT_CAPACITY};
 pub use error::{CallError, SubmitError, WaitError};
 pub use handle::Handle;
@@ -157,6 +203,8 @@ mod samples {
     struct StateMachineChapter;
     #[doc = include_str!("../book/src/submitting.md")]
     struct Submitting;
+    #[doc = include_str!("../book/src/backpressure.md")]
+    struct BackpressureChapter;
     #[doc = include_str!("../book/src/nothing-lost.md")]
     struct NothingLost;
 }

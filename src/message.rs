@@ -12,3 +12,13 @@ pub(crate) enum Message<S: StateMachine> {
     /// Sent once by the shutdown, after the gate is closed and quiet: the last message.
     Stop,
 }
+
+impl<S: StateMachine> Message<S> {
+    /// The command inside a message that a submitter sent.
+    pub(crate) fn into_command(self) -> S::Command {
+        match self {
+            Message::Apply { command, .. } => command,
+            Message::Stop => unreachable!("only the shutdown sends Stop, never a submitter"),
+        }
+    }
+}

@@ -1,5 +1,6 @@
 use std::fmt;
 use std::panic::resume_unwind;
+use std::time::Duration;
 
 use crate::sync::thread::JoinHandle;
 use crate::worker::Exit;
@@ -86,6 +87,20 @@ impl<S: StateMachine> SingularQueue<S> {
         self.handle.call(command)
     }
 
+    /// Same as [`Handle::try_call`].
+    pub fn try_call(&self, command: S::Command) -> Result<S::Output, CallError<S::Command>> {
+        self.handle.try_call(command)
+    }
+
+    /// Same as [`Handle::call_timeout`].
+    pub fn call_timeout(
+        &self,
+        command: S::Command,
+        timeout: Duration,
+    ) -> Result<S::Output, CallError<S::Command>> {
+        self.handle.call_timeout(command, timeout)
+    }
+
     /// Same as [`Handle::submit`].
     pub fn submit(
         &self,
@@ -94,9 +109,40 @@ impl<S: StateMachine> SingularQueue<S> {
         self.handle.submit(command)
     }
 
+    /// Same as [`Handle::try_submit`].
+    pub fn try_submit(
+        &self,
+        command: S::Command,
+    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
+        self.handle.try_submit(command)
+    }
+
+    /// Same as [`Handle::submit_timeout`].
+    pub fn submit_timeout(
+        &self,
+        command: S::Command,
+        timeout: Duration,
+    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
+        self.handle.submit_timeout(command, timeout)
+    }
+
     /// Same as [`Handle::tell`].
     pub fn tell(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
         self.handle.tell(command)
+    }
+
+    /// Same as [`Handle::try_tell`].
+    pub fn try_tell(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
+        self.handle.try_tell(command)
+    }
+
+    /// Same as [`Handle::tell_timeout`].
+    pub fn tell_timeout(
+        &self,
+        command: S::Command,
+        timeout: Duration,
+    ) -> Result<(), SubmitError<S::Command>> {
+        self.handle.tell_timeout(command, timeout)
     }
 
     /// Same as [`Handle::stats`].

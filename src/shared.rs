@@ -1,59 +1,144 @@
 //! The part of a queue that its handles, its owner and its worker share.
 
+use crate::backpressure::{Backpressure, Decision, Limit, Load};
 use crate::gate::Gate;
 use crate::message::Message;
 use crate::reply::Reply;
 use crate::stats::Counters;
 use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::channel::Sender;
-use crate::{StateMachine, Stats, SubmitError};
+use crate::sync::channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+use crate::{StateMachine, Stats, SubmitError, WaitError};
+
+/// Receives each command that [`DropOldest`](crate::DropOldest) evicts.
+pub(crate) type OnEvict<C> = Box<dyn Fn(C) + Send + Sync>;
 
 pub(crate) struct Shared<S: StateMachine> {
     tx: Sender<Message<S>>,
+    /// A receiver for the submit side, used only to evict the oldest command.
+    rx: Receiver<Message<S>>,
     gate: Gate,
+    policy: Box<dyn Backpressure<S::Command>>,
+    on_evict: Option<OnEvict<S::Command>>,
     pub(crate) counters: Counters,
     /// Set by `shutdown_now`: the worker sets aside every command it receives from then on.
     stop_now: AtomicBool,
     capacity: usize,
 }
 
+type Refusal<S> = SubmitError<Message<S>>;
+
 impl<S: StateMachine> Shared<S> {
-    pub(crate) fn new(tx: Sender<Message<S>>, capacity: usize) -> Self {
+    pub(crate) fn new(
+        (tx, rx): (Sender<Message<S>>, Receiver<Message<S>>),
+        capacity: usize,
+        policy: Box<dyn Backpressure<S::Command>>,
+        on_evict: Option<OnEvict<S::Command>>,
+    ) -> Self {
         Self {
             tx,
+            rx,
             gate: Gate::new(),
+            policy,
+            on_evict,
             counters: Counters::default(),
             stop_now: AtomicBool::new(false),
             capacity,
         }
     }
 
-    /// Hands a command to the worker, or back to the caller if the queue is closed.
+    /// Hands a command to the worker, or back to the caller with the reason it was refused.
     pub(crate) fn send(
         &self,
         command: S::Command,
         reply: Option<Reply<S::Output>>,
+        limit: Limit,
     ) -> Result<(), SubmitError<S::Command>> {
         let Some(_pass) = self.gate.enter() else {
-            return Err(self.refuse_closed(command));
+            return Err(self.refused(SubmitError::Closed(command)));
         };
-        let message = Message::Apply { command, reply };
-        match self.tx.send(message) {
+        let depth = || self.tx.len();
+        let decision = limit.cap(
+            self.policy
+                .decide(&command, &Load::new(self.capacity, &depth)),
+        );
+        match self.offer(Message::Apply { command, reply }, decision) {
             Ok(()) => {
                 self.counters.submitted.add(1);
                 Ok(())
             }
-            // Unreachable while the worker holds the receiver; refuse rather than lose it.
-            Err(flume_error) => match flume_error.into_inner() {
-                Message::Apply { command, .. } => Err(self.refuse_closed(command)),
-                Message::Stop => unreachable!("submitters never send Stop"),
-            },
+            Err(refusal) => Err(self.refused(refusal.map(Message::into_command))),
         }
     }
 
-    fn refuse_closed(&self, command: S::Command) -> SubmitError<S::Command> {
-        self.counters.refused_closed.add(1);
-        SubmitError::Closed(command)
+    /// Offers a message to the channel and carries out `decision` if it is full.
+    fn offer(&self, message: Message<S>, decision: Decision) -> Result<(), Refusal<S>> {
+        if decision == Decision::Reject {
+            return Err(SubmitError::Full(message));
+        }
+        let message = match self.tx.try_send(message) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(message)) => message,
+            Err(TrySendError::Disconnected(message)) => return Err(SubmitError::Closed(message)),
+        };
+        match decision {
+            Decision::Wait => self
+                .tx
+                .send(message)
+                .map_err(|error| SubmitError::Closed(error.into_inner())),
+            Decision::WaitFor(timeout) => {
+                self.tx
+                    .send_timeout(message, timeout)
+                    .map_err(|error| match error {
+                        SendTimeoutError::Timeout(message) => SubmitError::Timeout(message),
+                        SendTimeoutError::Disconnected(message) => SubmitError::Closed(message),
+                    })
+            }
+            Decision::EvictOldest => self.send_evicting(message),
+            Decision::RejectIfFull | Decision::Reject => Err(SubmitError::Full(message)),
+        }
+    }
+
+    /// Evicts the oldest waiting command until `message` fits (hazard 2).
+    ///
+    /// Other submitters may take the slot we freed, and the worker may empty the queue under
+    /// us; either way we just try again. The worker removes a command from the channel before
+    /// applying it, so the command in progress can never be evicted.
+    fn send_evicting(&self, mut message: Message<S>) -> Result<(), Refusal<S>> {
+        loop {
+            match self.tx.try_send(message) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(back)) => message = back,
+                Err(TrySendError::Disconnected(back)) => return Err(SubmitError::Closed(back)),
+            }
+            if let Ok(oldest) = self.rx.try_recv() {
+                self.evict(oldest);
+            }
+        }
+    }
+
+    /// Tells an evicted command's submitter, then hands the command to `on_evict`.
+    fn evict(&self, message: Message<S>) {
+        let Message::Apply { command, reply } = message else {
+            unreachable!("Stop is sent only once no submitter is inside the gate");
+        };
+        self.counters.dropped.add(1);
+        if let Some(reply) = reply {
+            reply.send(Err(WaitError::Dropped));
+        }
+        if let Some(on_evict) = &self.on_evict {
+            on_evict(command);
+        }
+    }
+
+    /// Counts a refusal by its reason.
+    fn refused<T>(&self, refusal: SubmitError<T>) -> SubmitError<T> {
+        let counter = match refusal {
+            SubmitError::Closed(_) => &self.counters.refused_closed,
+            SubmitError::Full(_) => &self.counters.rejected,
+            SubmitError::Timeout(_) => &self.counters.timed_out,
+        };
+        counter.add(1);
+        refusal
     }
 
     /// Closes the gate, waits until no submitter is mid-send, then sends the worker its last

@@ -4,12 +4,13 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 
 /// A snapshot of a queue's counters, from [`Handle::stats`](crate::Handle::stats).
 ///
-/// Every command handed to the queue ends up in exactly one of these counters:
-/// refused ones in `refused_closed`, accepted ones (`submitted`) in `applied`, `panicked` or
-/// `not_applied`, or still waiting (`depth`) or being applied. So once the queue is quiet:
+/// Every command handed to the queue ends up in exactly one of these counters. Refused ones,
+/// handed back to their callers, in `refused_closed`, `rejected` or `timed_out`. Accepted ones
+/// (`submitted`) in `applied`, `panicked`, `dropped` or `not_applied`, or are still waiting
+/// (`depth`) or being applied. So once the queue is quiet:
 ///
 /// ```text
-/// submitted == applied + panicked + not_applied
+/// submitted == applied + panicked + dropped + not_applied
 /// ```
 ///
 /// Counters are read one by one while the queue runs, so a snapshot taken under load is not
@@ -44,6 +45,12 @@ pub struct Stats {
     pub not_applied: u64,
     /// Commands refused because the queue was closed (handed back to their callers).
     pub refused_closed: u64,
+    /// Commands refused because the queue was full, or shed by its policy (handed back).
+    pub rejected: u64,
+    /// Commands refused after waiting for room in vain (handed back).
+    pub timed_out: u64,
+    /// Accepted commands evicted by newer ones under [`DropOldest`](crate::DropOldest).
+    pub dropped: u64,
     /// Commands waiting in the queue now.
     pub depth: usize,
     /// How many commands the queue holds at most.
@@ -58,6 +65,9 @@ pub(crate) struct Counters {
     pub(crate) panicked: Counter,
     pub(crate) not_applied: Counter,
     pub(crate) refused_closed: Counter,
+    pub(crate) rejected: Counter,
+    pub(crate) timed_out: Counter,
+    pub(crate) dropped: Counter,
 }
 
 #[derive(Default)]
@@ -81,6 +91,9 @@ impl Counters {
             panicked: self.panicked.get(),
             not_applied: self.not_applied.get(),
             refused_closed: self.refused_closed.get(),
+            rejected: self.rejected.get(),
+            timed_out: self.timed_out.get(),
+            dropped: self.dropped.get(),
             depth,
             capacity,
         }

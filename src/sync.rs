@@ -22,7 +22,7 @@ mod imp {
 
     /// The queue's transport: a bounded multi-producer channel.
     pub(crate) mod channel {
-        pub(crate) use flume::{Receiver, Sender, bounded};
+        pub(crate) use flume::{Receiver, SendTimeoutError, Sender, TrySendError, bounded};
     }
 }
 

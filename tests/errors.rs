@@ -8,63 +8,160 @@ use singular_queue::{CallError, SubmitError, WaitError};
 struct Opaque(u32);
 
 #[test]
-fn submit_error_hands_the_command_back() {
-    let error = SubmitError::Closed(Opaque(3));
-    assert!(error.is_closed());
-    assert_eq!(format!("{error:?}"), "Closed(..)");
-    assert_eq!(error.to_string(), "submitting to a closed queue");
-    assert_eq!(error.into_inner().0, 3);
-}
-
-#[test]
-fn wait_error_predicates_each_match_one_variant() {
-    let panicked = WaitError::Panicked("boom".to_owned());
-    assert!(panicked.is_panicked() && !panicked.is_not_applied());
-    assert!(WaitError::NotApplied.is_not_applied() && !WaitError::NotApplied.is_panicked());
-    assert_eq!(panicked.to_string(), "the command panicked: boom");
+fn submit_error_predicates_each_match_one_variant_and_hand_the_command_back() {
+    let cases = [
+        (
+            SubmitError::Closed(Opaque(1)),
+            [true, false, false],
+            "Closed(..)",
+        ),
+        (
+            SubmitError::Full(Opaque(2)),
+            [false, true, false],
+            "Full(..)",
+        ),
+        (
+            SubmitError::Timeout(Opaque(3)),
+            [false, false, true],
+            "Timeout(..)",
+        ),
+    ];
+    for (n, (error, flags, debug)) in (1..).zip(cases) {
+        assert_eq!(
+            [error.is_closed(), error.is_full(), error.is_timeout()],
+            flags
+        );
+        assert_eq!(format!("{error:?}"), debug);
+        assert_eq!(error.into_inner().0, n);
+    }
     assert_eq!(
-        WaitError::NotApplied.to_string(),
-        "the queue stopped before applying the command"
+        SubmitError::Closed(Opaque(0)).to_string(),
+        "submitting to a closed queue"
+    );
+    assert_eq!(
+        SubmitError::Full(Opaque(0)).to_string(),
+        "submitting to a full queue"
+    );
+    assert_eq!(
+        SubmitError::Timeout(Opaque(0)).to_string(),
+        "timed out waiting for room in the queue"
     );
 }
 
 #[test]
+fn wait_error_predicates_each_match_one_variant() {
+    let cases = [
+        (WaitError::Panicked("boom".to_owned()), [true, false, false]),
+        (WaitError::NotApplied, [false, true, false]),
+        (WaitError::Dropped, [false, false, true]),
+    ];
+    for (error, flags) in cases {
+        assert_eq!(
+            [
+                error.is_panicked(),
+                error.is_not_applied(),
+                error.is_dropped()
+            ],
+            flags
+        );
+    }
+    assert_eq!(
+        WaitError::Panicked("boom".to_owned()).to_string(),
+        "the command panicked: boom"
+    );
+    assert_eq!(
+        WaitError::NotApplied.to_string(),
+        "the queue stopped before applying the command"
+    );
+    assert_eq!(
+        WaitError::Dropped.to_string(),
+        "the command was evicted by a newer one"
+    );
+}
+
+fn call_flags(e: &CallError<Opaque>) -> [bool; 7] {
+    [
+        e.is_closed(),
+        e.is_full(),
+        e.is_timeout(),
+        e.is_panicked(),
+        e.is_not_applied(),
+        e.is_dropped(),
+        e.is_reply_timeout(),
+    ]
+}
+
+#[test]
 fn call_error_predicates_each_match_one_variant() {
-    let closed = CallError::Closed(Opaque(1));
-    let panicked = CallError::<Opaque>::Panicked("boom".to_owned());
-    let not_applied = CallError::<Opaque>::NotApplied;
-    let flags = |e: &CallError<Opaque>| (e.is_closed(), e.is_panicked(), e.is_not_applied());
-    assert_eq!(flags(&closed), (true, false, false));
-    assert_eq!(flags(&panicked), (false, true, false));
-    assert_eq!(flags(&not_applied), (false, false, true));
-
-    assert_eq!(format!("{closed:?}"), "Closed(..)");
-    assert_eq!(format!("{panicked:?}"), "Panicked(\"boom\")");
-    assert_eq!(format!("{not_applied:?}"), "NotApplied");
-    assert_eq!(closed.to_string(), "calling a closed queue");
-    assert_eq!(panicked.to_string(), "the command panicked: boom");
-
-    assert_eq!(closed.into_inner().map(|c| c.0), Some(1));
-    assert!(panicked.into_inner().is_none());
-    assert!(not_applied.into_inner().is_none());
+    let cases: [(CallError<Opaque>, &str, Option<u32>); 7] = [
+        (CallError::Closed(Opaque(1)), "Closed(..)", Some(1)),
+        (CallError::Full(Opaque(2)), "Full(..)", Some(2)),
+        (CallError::Timeout(Opaque(3)), "Timeout(..)", Some(3)),
+        (
+            CallError::Panicked("boom".to_owned()),
+            "Panicked(\"boom\")",
+            None,
+        ),
+        (CallError::NotApplied, "NotApplied", None),
+        (CallError::Dropped, "Dropped", None),
+        (CallError::ReplyTimeout, "ReplyTimeout", None),
+    ];
+    for (index, (error, debug, command)) in cases.into_iter().enumerate() {
+        let flags = call_flags(&error);
+        let expected: [bool; 7] = std::array::from_fn(|i| i == index);
+        assert_eq!(flags, expected, "{debug}");
+        assert_eq!(format!("{error:?}"), debug);
+        assert_eq!(error.into_inner().map(|c| c.0), command);
+    }
+    assert_eq!(
+        CallError::<Opaque>::ReplyTimeout.to_string(),
+        "timed out waiting for the command's output"
+    );
 }
 
 #[test]
 fn call_error_converts_from_the_submit_and_wait_errors() {
-    let closed: CallError<Opaque> = SubmitError::Closed(Opaque(9)).into();
-    assert_eq!(closed.into_inner().map(|c| c.0), Some(9));
-    let panicked: CallError<Opaque> = WaitError::Panicked("x".to_owned()).into();
-    assert!(panicked.is_panicked());
-    let not_applied: CallError<Opaque> = WaitError::NotApplied.into();
-    assert!(not_applied.is_not_applied());
+    let refusals = [
+        SubmitError::Closed(Opaque(1)),
+        SubmitError::Full(Opaque(2)),
+        SubmitError::Timeout(Opaque(3)),
+    ];
+    for (n, refusal) in (1..).zip(refusals) {
+        let flags = [refusal.is_closed(), refusal.is_full(), refusal.is_timeout()];
+        let call: CallError<Opaque> = refusal.into();
+        assert_eq!(call_flags(&call)[..3], flags);
+        assert_eq!(call.into_inner().map(|c| c.0), Some(n));
+    }
+    let failures = [
+        WaitError::Panicked("x".to_owned()),
+        WaitError::NotApplied,
+        WaitError::Dropped,
+    ];
+    for failure in failures {
+        let flags = [
+            failure.is_panicked(),
+            failure.is_not_applied(),
+            failure.is_dropped(),
+        ];
+        let call: CallError<Opaque> = failure.into();
+        assert_eq!(call_flags(&call)[3..6], flags);
+        assert!(call.into_inner().is_none());
+    }
 }
 
 #[test]
 fn errors_are_std_errors_and_display_in_lowercase() {
     let errors: Vec<Box<dyn Error>> = vec![
         Box::new(SubmitError::Closed(Opaque(0))),
+        Box::new(SubmitError::Full(Opaque(0))),
+        Box::new(SubmitError::Timeout(Opaque(0))),
         Box::new(WaitError::NotApplied),
+        Box::new(WaitError::Dropped),
         Box::new(CallError::Closed(Opaque(0))),
+        Box::new(CallError::Full(Opaque(0))),
+        Box::new(CallError::Timeout(Opaque(0))),
+        Box::new(CallError::<Opaque>::Dropped),
+        Box::new(CallError::<Opaque>::ReplyTimeout),
     ];
     for error in errors {
         let text = error.to_string();
