@@ -7,6 +7,7 @@ use crate::reply::Reply;
 use crate::stats::Counters;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+use crate::sync::spin_hint;
 use crate::{StateMachine, Stats, SubmitError, WaitError};
 
 /// Receives each command that [`DropOldest`](crate::DropOldest) evicts.
@@ -110,8 +111,10 @@ impl<S: StateMachine> Shared<S> {
                 Err(TrySendError::Full(back)) => message = back,
                 Err(TrySendError::Disconnected(back)) => return Err(SubmitError::Closed(back)),
             }
-            if let Ok(oldest) = self.rx.try_recv() {
-                self.evict(oldest);
+            match self.rx.try_recv() {
+                Ok(oldest) => self.evict(oldest),
+                // The worker emptied the queue under us: the next try will fit, or race again.
+                Err(_) => spin_hint(),
             }
         }
     }

@@ -2,9 +2,14 @@
 //!
 //! Every other module imports `crate::sync::…`. Normal builds get parking_lot locks, std
 //! atomics and threads, and a flume channel as the queue's transport. Under
-//! `--cfg singular_queue_loom` the same names map to loom's types so that the model checker
-//! sees every synchronisation the crate performs. The API exposed here is parking_lot's
-//! (locks without poisoning, `Condvar::wait(&mut guard)`).
+//! `--cfg singular_queue_loom` the same names map to loom's types, and the transport is a small
+//! channel on loom's `Mutex` and `Condvar` with the semantics of the flume calls the crate uses,
+//! so that the model checker sees every synchronisation the crate performs.
+//!
+//! The API exposed is parking_lot's: locks without poisoning, `Condvar::wait(&mut guard)`, and
+//! `Condvar::wait_until(&mut guard, deadline)`. loom has no clock: under loom a timed wait
+//! yields to the other threads once and then reports a timeout, so a model explores both "the
+//! event came in time" and "the deadline passed first".
 
 #[cfg(not(singular_queue_loom))]
 mod imp {
@@ -20,10 +25,47 @@ mod imp {
         pub(crate) use std::thread::{Builder, JoinHandle};
     }
 
-    /// The queue's transport: a bounded multi-producer channel.
+    /// The queue's transport: a bounded multi-producer, multi-consumer channel.
     pub(crate) mod channel {
         pub(crate) use flume::{Receiver, SendTimeoutError, Sender, TrySendError, bounded};
     }
+
+    /// Called on each lap of a retry loop: a hint to the CPU.
+    pub(crate) fn spin_hint() {
+        std::hint::spin_loop();
+    }
 }
+
+#[cfg(singular_queue_loom)]
+mod imp {
+    pub(crate) use super::loom_lock::{Condvar, Mutex};
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use std::time::Instant;
+
+    pub(crate) mod atomic {
+        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    }
+
+    pub(crate) mod thread {
+        pub(crate) use loom::thread::{Builder, JoinHandle};
+    }
+
+    /// The queue's transport, rebuilt on loom's primitives.
+    pub(crate) mod channel {
+        pub(crate) use super::super::loom_channel::{
+            Receiver, SendTimeoutError, Sender, TrySendError, bounded,
+        };
+    }
+
+    /// Called on each lap of a retry loop: lets loom run the other threads.
+    pub(crate) fn spin_hint() {
+        loom::thread::yield_now();
+    }
+}
+
+#[cfg(singular_queue_loom)]
+mod loom_channel;
+#[cfg(singular_queue_loom)]
+mod loom_lock;
 
 pub(crate) use imp::*;

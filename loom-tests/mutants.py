@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Shows that the loom models can fail: breaks the code on purpose, one mutation at a time, in
+a scratch copy of the repository, runs the model that should catch it, and prints
+`caught <mutation>` or `MISSED <mutation>`.
+
+Usage: python3 loom-tests/mutants.py [NAME ...]   (default: every mutation)
+Not part of CI: each mutation rebuilds the crate under loom.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# name: (file, original text, mutated text, model test that must fail)
+MUTATIONS = {
+    "gate-check-then-register": (
+        "src/gate.rs",
+        "let before = self.state.fetch_add(ONE, Ordering::AcqRel);",
+        "let before = self.state.load(Ordering::Acquire);\n"
+        "        crate::sync::spin_hint();\n"
+        "        self.state.fetch_add(ONE, Ordering::AcqRel);",
+        "shutdown_racing_a_submit_applies_it_or_hands_it_back",
+    ),
+    "gate-missed-notify": (
+        "src/gate.rs",
+        "self.left.notify_all();",
+        "let _ = &self.left;",
+        "shutdown_racing_a_submit_applies_it_or_hands_it_back",
+    ),
+    "shutdown-skips-wait-quiet": (
+        "src/shared.rs",
+        "self.gate.wait_quiet();",
+        "",
+        "shutdown_racing_a_submit_applies_it_or_hands_it_back",
+    ),
+    "reply-missed-notify": (
+        "src/reply.rs",
+        "slot.ready.notify_one();",
+        "let _ = &slot.ready;",
+        "ticket_completion_racing_its_waiter_always_wakes_it",
+    ),
+    "reply-notify-before-store": (
+        "src/reply.rs",
+        "*slot.state.lock() = State::Ready(result);\n            slot.ready.notify_one();",
+        "slot.ready.notify_one();\n            crate::sync::spin_hint();\n"
+        "            *slot.state.lock() = State::Ready(result);",
+        "ticket_completion_racing_its_waiter_always_wakes_it",
+    ),
+    "evict-without-telling-the-submitter": (
+        "src/shared.rs",
+        "reply.send(Err(WaitError::Dropped));",
+        "std::mem::forget(reply);",
+        "drop_oldest_two_producers_each_command_applied_or_dropped_exactly_once",
+    ),
+    "evict-without-counting": (
+        "src/shared.rs",
+        "self.counters.dropped.add(1);",
+        "",
+        "drop_oldest_two_producers_each_command_applied_or_dropped_exactly_once",
+    ),
+    "set-aside-forgets-the-waiter": (
+        "src/worker.rs",
+        "drop(reply);",
+        "std::mem::forget(reply);",
+        "shutdown_now_racing_a_waiter_applies_or_returns_the_command_and_wakes_the_waiter",
+    ),
+    "reject-loses-the-command": (
+        "src/shared.rs",
+        "Decision::RejectIfFull | Decision::Reject => Err(SubmitError::Full(message)),",
+        "Decision::RejectIfFull | Decision::Reject => { drop(message); Ok(()) }",
+        "reject_at_capacity_one_applies_or_hands_back_each_command",
+    ),
+}
+
+
+def scratch_copy():
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout.split()
+    scratch = tempfile.mkdtemp(prefix="sq-mutant-")
+    for name in files:
+        os.makedirs(os.path.join(scratch, os.path.dirname(name)), exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, name), os.path.join(scratch, name))
+    return scratch
+
+
+def run(name, path, original, mutated, test):
+    scratch = scratch_copy()
+    try:
+        target = os.path.join(scratch, path)
+        text = open(target).read()
+        if original not in text:
+            return f"STALE {name} (its original text is no longer in {path})"
+        open(target, "w").write(text.replace(original, mutated, 1))
+        env = dict(os.environ,
+                   RUSTFLAGS="--cfg singular_queue_loom",
+                   CARGO_TARGET_DIR=os.path.join(ROOT, "target", "loom-mutants"))
+        result = subprocess.run(
+            ["cargo", "test", "--profile", "loom", "-p", "singular-queue-loom-tests",
+             "--test", "loom", "--", "--exact", test],
+            cwd=scratch, env=env, capture_output=True, text=True,
+        )
+        output = result.stdout + result.stderr
+        if "could not compile" in output:
+            return f"BROKEN {name} (the mutant does not compile)"
+        return f"caught {name}" if result.returncode != 0 else f"MISSED {name}"
+    finally:
+        shutil.rmtree(scratch)
+
+
+def main():
+    names = sys.argv[1:] or list(MUTATIONS)
+    results = [run(name, *MUTATIONS[name]) for name in names]
+    for line in results:
+        print(line, flush=True)
+    sys.exit(0 if all(line.startswith("caught") for line in results) else 1)
+
+
+if __name__ == "__main__":
+    main()

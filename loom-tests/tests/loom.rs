@@ -1,0 +1,299 @@
+//! Loom models of the handoff between submitters and the worker, through the public API.
+//!
+//! Run them with `bash loom-tests/run` (or see the book's verification chapter). Each test is
+//! one property; each model has two or three threads doing one or two operations each, because
+//! loom explores every interleaving of them.
+#![cfg(singular_queue_loom)]
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+use singular_queue::{
+    BlockFor, DropOldest, OnPanic, Reject, SingularQueue, StateMachine, Stats, WaitError,
+};
+
+/// The preemption bound used unless `LOOM_MAX_PREEMPTIONS` says otherwise.
+const PREEMPTION_BOUND: usize = 3;
+
+/// Runs `model` under loom and reports how many interleavings it explored.
+fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
+    static ITERATIONS: AtomicUsize = AtomicUsize::new(0);
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = builder.preemption_bound.or(Some(PREEMPTION_BOUND));
+    let bound = builder.preemption_bound;
+    let start = ITERATIONS.load(Relaxed);
+    builder.check(move || {
+        ITERATIONS.fetch_add(1, Relaxed);
+        model();
+    });
+    let explored = ITERATIONS.load(Relaxed) - start;
+    println!("loom model {name}: {explored} iterations, preemption bound {bound:?}");
+}
+
+/// Records each command; `u32::MAX` panics.
+#[derive(Default)]
+struct Log(Vec<u32>);
+
+const PANIC: u32 = u32::MAX;
+
+impl StateMachine for Log {
+    type Command = u32;
+    type Output = usize;
+    fn apply(&mut self, n: u32) -> usize {
+        assert!(n != PANIC, "asked to panic");
+        self.0.push(n);
+        self.0.len()
+    }
+}
+
+fn queue(capacity: usize) -> SingularQueue<Log> {
+    SingularQueue::builder(Log::default())
+        .capacity(capacity)
+        .spawn()
+        .unwrap()
+}
+
+/// Property 9: at quiescence every accepted command is accounted for exactly once.
+fn assert_accounted(stats: &Stats, applied: usize) {
+    assert_eq!(stats.applied, applied as u64);
+    assert_eq!(
+        stats.submitted,
+        stats.applied + stats.panicked + stats.dropped + stats.not_applied
+    );
+}
+
+#[test]
+fn ticket_completion_racing_its_waiter_always_wakes_it() {
+    check(
+        "ticket_completion_racing_its_waiter_always_wakes_it",
+        || {
+            let queue = queue(1);
+            let ticket = queue.submit(7).unwrap();
+            assert_eq!(ticket.wait().unwrap(), 1);
+            let handle = queue.handle();
+            assert_eq!(queue.shutdown().unwrap().0, [7]);
+            assert_accounted(&handle.stats(), 1);
+        },
+    );
+}
+
+#[test]
+fn a_ticket_dropped_before_during_or_after_completion_leaves_the_command_applied() {
+    check("a_ticket_dropped_..._leaves_the_command_applied", || {
+        let queue = queue(1);
+        let ticket = queue.submit(1).unwrap();
+        let dropper = thread::spawn(move || drop(ticket));
+        let handle = queue.handle();
+        let log = queue.shutdown().unwrap();
+        dropper.join().unwrap();
+        assert_eq!(log.0, [1]);
+        assert_accounted(&handle.stats(), 1);
+        // loom checks at the end of each iteration that the reply slot was freed.
+    });
+}
+
+#[test]
+fn a_panic_in_apply_wakes_the_waiter_with_an_error() {
+    std::panic::set_hook(Box::new(|_| {}));
+    check("a_panic_in_apply_wakes_the_waiter_with_an_error", || {
+        let queue = SingularQueue::builder(Log::default())
+            .capacity(1)
+            .on_panic(OnPanic::Continue)
+            .spawn()
+            .unwrap();
+        let ticket = queue.submit(PANIC).unwrap();
+        assert!(ticket.wait().unwrap_err().is_panicked());
+        let handle = queue.handle();
+        queue.shutdown().unwrap();
+        let stats = handle.stats();
+        assert_eq!(stats.panicked, 1);
+        assert_accounted(&stats, 0);
+    });
+}
+
+#[test]
+fn shutdown_now_racing_a_waiter_applies_or_returns_the_command_and_wakes_the_waiter() {
+    check("shutdown_now_racing_a_waiter_...", || {
+        let queue = queue(1);
+        let ticket = queue.submit(1).unwrap();
+        let waiter = thread::spawn(move || ticket.wait());
+        let handle = queue.handle();
+        let (log, unapplied) = queue.shutdown_now().unwrap();
+        match waiter.join().unwrap() {
+            Ok(len) => {
+                assert_eq!(len, 1);
+                assert_eq!(
+                    (log.0.as_slice(), unapplied.as_slice()),
+                    (&[1][..], &[][..])
+                );
+            }
+            Err(error) => {
+                assert_eq!(error, WaitError::NotApplied);
+                assert_eq!(
+                    (log.0.as_slice(), unapplied.as_slice()),
+                    (&[][..], &[1][..])
+                );
+            }
+        }
+        assert_accounted(&handle.stats(), log.0.len());
+    });
+}
+
+#[test]
+fn two_producers_each_command_applied_once_in_producer_order() {
+    check(
+        "two_producers_each_command_applied_once_in_producer_order",
+        || {
+            let queue = queue(1);
+            let producers: Vec<_> = [10, 20]
+                .into_iter()
+                .map(|base| {
+                    let handle = queue.handle();
+                    thread::spawn(move || {
+                        handle.tell(base + 1).unwrap();
+                        handle.tell(base + 2).unwrap();
+                    })
+                })
+                .collect();
+            for producer in producers {
+                producer.join().unwrap();
+            }
+            let handle = queue.handle();
+            let log = queue.shutdown().unwrap().0;
+            let from = |base: u32| {
+                log.iter()
+                    .copied()
+                    .filter(|n| n / 10 == base / 10)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(from(10), [11, 12]);
+            assert_eq!(from(20), [21, 22]);
+            assert_eq!(log.len(), 4);
+            assert_accounted(&handle.stats(), 4);
+        },
+    );
+}
+
+#[test]
+fn reject_at_capacity_one_applies_or_hands_back_each_command() {
+    check(
+        "reject_at_capacity_one_applies_or_hands_back_each_command",
+        || {
+            let queue = SingularQueue::builder(Log::default())
+                .capacity(1)
+                .backpressure(Reject)
+                .spawn()
+                .unwrap();
+            let mut accepted = Vec::new();
+            let mut refused = Vec::new();
+            for n in 1..=2 {
+                match queue.tell(n) {
+                    Ok(()) => accepted.push(n),
+                    Err(error) => {
+                        assert!(error.is_full());
+                        refused.push(error.into_inner());
+                    }
+                }
+            }
+            let handle = queue.handle();
+            let log = queue.shutdown().unwrap().0;
+            assert_eq!(log, accepted, "applied exactly the accepted ones");
+            assert_eq!(
+                accepted.len() + refused.len(),
+                2,
+                "never both, never neither"
+            );
+            let stats = handle.stats();
+            assert_eq!(stats.rejected, refused.len() as u64);
+            assert_accounted(&stats, log.len());
+        },
+    );
+}
+
+#[test]
+fn drop_oldest_two_producers_each_command_applied_or_dropped_exactly_once() {
+    check("drop_oldest_two_producers_...", || {
+        let evicted = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&evicted);
+        let queue = SingularQueue::builder(Log::default())
+            .capacity(1)
+            .backpressure(DropOldest)
+            .on_evict(move |n| sink.lock().unwrap().push(n))
+            .spawn()
+            .unwrap();
+        let producers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|n| {
+                let handle = queue.handle();
+                thread::spawn(move || (n, handle.submit(n).unwrap().wait()))
+            })
+            .collect();
+        let outcomes: Vec<_> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+        let handle = queue.handle();
+        let log = queue.shutdown().unwrap().0;
+        let evicted = evicted.lock().unwrap().clone();
+        for (n, outcome) in outcomes {
+            let applied = log.contains(&n);
+            let dropped = evicted.contains(&n);
+            assert!(
+                applied != dropped,
+                "{n}: applied {applied}, dropped {dropped}"
+            );
+            assert_eq!(outcome.is_err_and(|e| e.is_dropped()), dropped);
+        }
+        let stats = handle.stats();
+        assert_eq!(stats.dropped, evicted.len() as u64);
+        assert_accounted(&stats, log.len());
+    });
+}
+
+#[test]
+fn shutdown_racing_a_submit_applies_it_or_hands_it_back() {
+    check(
+        "shutdown_racing_a_submit_applies_it_or_hands_it_back",
+        || {
+            let queue = queue(1);
+            let handle = queue.handle();
+            let submitter = thread::spawn(move || handle.tell(1).map_err(|e| e.into_inner()));
+            let handle = queue.handle();
+            let log = queue.shutdown().unwrap().0;
+            match submitter.join().unwrap() {
+                Ok(()) => assert_eq!(log, [1]),
+                Err(back) => {
+                    assert_eq!(back, 1);
+                    assert!(log.is_empty());
+                }
+            }
+            let stats = handle.stats();
+            assert_eq!(stats.refused_closed + stats.submitted, 1);
+            assert_accounted(&stats, log.len());
+        },
+    );
+}
+
+#[test]
+fn block_for_racing_the_worker_is_accepted_or_timed_out_never_both() {
+    check("block_for_racing_the_worker_...", || {
+        let queue = SingularQueue::builder(Log::default())
+            .capacity(1)
+            .backpressure(BlockFor(std::time::Duration::from_millis(1)))
+            .spawn()
+            .unwrap();
+        queue.tell(1).unwrap(); // fills the queue unless the worker already took it
+        let outcome = queue.tell(2);
+        let handle = queue.handle();
+        let log = queue.shutdown().unwrap().0;
+        match outcome {
+            Ok(()) => assert_eq!(log, [1, 2]),
+            Err(error) => {
+                assert!(error.is_timeout());
+                assert_eq!(error.into_inner(), 2);
+                assert_eq!(log, [1]);
+            }
+        }
+        let stats = handle.stats();
+        assert_eq!(stats.timed_out + stats.submitted, 2);
+        assert_accounted(&stats, log.len());
+    });
+}

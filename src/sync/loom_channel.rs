@@ -1,0 +1,208 @@
+//! A bounded channel on loom's primitives, with the semantics of the flume calls the crate
+//! uses: `send`, `try_send`, `send_timeout`, `recv`, `try_recv`, `len`, cloning either end, and
+//! disconnection when the last sender or the last receiver is dropped.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::loom_lock::{Condvar, Mutex};
+use loom::sync::Arc;
+
+pub(crate) struct Sender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+pub(crate) struct Receiver<T> {
+    chan: Arc<Chan<T>>,
+}
+
+struct Chan<T> {
+    state: Mutex<State<T>>,
+    /// Signalled when a message arrives or the last sender leaves.
+    not_empty: Condvar,
+    /// Signalled when a message leaves or the last receiver leaves.
+    not_full: Condvar,
+    capacity: usize,
+}
+
+struct State<T> {
+    queue: VecDeque<T>,
+    senders: usize,
+    receivers: usize,
+}
+
+pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(Chan {
+        state: Mutex::new(State {
+            queue: VecDeque::new(),
+            senders: 1,
+            receivers: 1,
+        }),
+        not_empty: Condvar::new(),
+        not_full: Condvar::new(),
+        capacity,
+    });
+    let receiver = Receiver {
+        chan: Arc::clone(&chan),
+    };
+    (Sender { chan }, receiver)
+}
+
+pub(crate) struct SendError<T>(pub(crate) T);
+
+pub(crate) enum TrySendError<T> {
+    Full(T),
+    Disconnected(T),
+}
+
+pub(crate) enum SendTimeoutError<T> {
+    Timeout(T),
+    Disconnected(T),
+}
+
+pub(crate) enum TryRecvError {
+    Empty,
+    Disconnected,
+}
+
+pub(crate) struct RecvError;
+
+impl<T> SendError<T> {
+    pub(crate) fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> Sender<T> {
+    pub(crate) fn send(&self, message: T) -> Result<(), SendError<T>> {
+        let mut state = self.chan.state.lock();
+        loop {
+            if state.receivers == 0 {
+                return Err(SendError(message));
+            }
+            if state.queue.len() < self.chan.capacity {
+                self.chan.push(&mut state, message);
+                return Ok(());
+            }
+            self.chan.not_full.wait(&mut state);
+        }
+    }
+
+    pub(crate) fn try_send(&self, message: T) -> Result<(), TrySendError<T>> {
+        let mut state = self.chan.state.lock();
+        if state.receivers == 0 {
+            Err(TrySendError::Disconnected(message))
+        } else if state.queue.len() < self.chan.capacity {
+            self.chan.push(&mut state, message);
+            Ok(())
+        } else {
+            Err(TrySendError::Full(message))
+        }
+    }
+
+    /// Waits for room once (under loom, "the deadline passes" after one yield).
+    pub(crate) fn send_timeout(
+        &self,
+        message: T,
+        _timeout: Duration,
+    ) -> Result<(), SendTimeoutError<T>> {
+        let mut state = self.chan.state.lock();
+        let mut waited = false;
+        loop {
+            if state.receivers == 0 {
+                return Err(SendTimeoutError::Disconnected(message));
+            }
+            if state.queue.len() < self.chan.capacity {
+                self.chan.push(&mut state, message);
+                return Ok(());
+            }
+            if waited {
+                return Err(SendTimeoutError::Timeout(message));
+            }
+            waited = self
+                .chan
+                .not_full
+                .wait_until(&mut state, Instant::now())
+                .timed_out();
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.chan.state.lock().queue.len()
+    }
+}
+
+impl<T> Receiver<T> {
+    pub(crate) fn recv(&self) -> Result<T, RecvError> {
+        let mut state = self.chan.state.lock();
+        loop {
+            if let Some(message) = self.chan.pop(&mut state) {
+                return Ok(message);
+            }
+            if state.senders == 0 {
+                return Err(RecvError);
+            }
+            self.chan.not_empty.wait(&mut state);
+        }
+    }
+
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut state = self.chan.state.lock();
+        match self.chan.pop(&mut state) {
+            Some(message) => Ok(message),
+            None if state.senders == 0 => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+}
+
+impl<T> Chan<T> {
+    fn push(&self, state: &mut State<T>, message: T) {
+        state.queue.push_back(message);
+        self.not_empty.notify_one();
+    }
+
+    fn pop(&self, state: &mut State<T>) -> Option<T> {
+        let message = state.queue.pop_front()?;
+        self.not_full.notify_one();
+        Some(message)
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.chan.state.lock().senders += 1;
+        Self {
+            chan: Arc::clone(&self.chan),
+        }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.chan.state.lock().receivers += 1;
+        Self {
+            chan: Arc::clone(&self.chan),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let mut state = self.chan.state.lock();
+        state.senders -= 1;
+        if state.senders == 0 {
+            self.chan.not_empty.notify_all();
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let mut state = self.chan.state.lock();
+        state.receivers -= 1;
+        if state.receivers == 0 {
+            self.chan.not_full.notify_all();
+        }
+    }
+}
