@@ -70,6 +70,9 @@ pub enum CallError<T> {
     Full(T),
     /// The queue stayed full too long; the command was not accepted.
     Timeout(T),
+    /// Called from the queue's own worker thread (inside `apply` or a hook), which would wait
+    /// for itself; the command was not accepted.
+    Reentrant(T),
     /// `apply` panicked on this command; the panic's message is kept.
     Panicked(String),
     /// The queue stopped before applying this command.
@@ -175,7 +178,10 @@ impl<T> CallError<T> {
     /// Returns the command if it was refused, or `None` if it had been accepted.
     pub fn into_inner(self) -> Option<T> {
         match self {
-            Self::Closed(command) | Self::Full(command) | Self::Timeout(command) => Some(command),
+            Self::Closed(command)
+            | Self::Full(command)
+            | Self::Timeout(command)
+            | Self::Reentrant(command) => Some(command),
             Self::Panicked(_) | Self::NotApplied | Self::Dropped | Self::ReplyTimeout => None,
         }
     }
@@ -193,6 +199,11 @@ impl<T> CallError<T> {
     /// Whether the queue refused the command after waiting for room in vain.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::Timeout(_))
+    }
+
+    /// Whether the call was made from the queue's own worker thread.
+    pub fn is_reentrant(&self) -> bool {
+        matches!(self, Self::Reentrant(_))
     }
 
     /// Whether `apply` panicked on the command.
@@ -242,6 +253,7 @@ impl<T> fmt::Debug for CallError<T> {
             Self::Closed(_) => f.write_str("Closed(..)"),
             Self::Full(_) => f.write_str("Full(..)"),
             Self::Timeout(_) => f.write_str("Timeout(..)"),
+            Self::Reentrant(_) => f.write_str("Reentrant(..)"),
             Self::Panicked(message) => f.debug_tuple("Panicked").field(message).finish(),
             Self::NotApplied => f.write_str("NotApplied"),
             Self::Dropped => f.write_str("Dropped"),
@@ -256,6 +268,7 @@ impl<T> fmt::Display for CallError<T> {
             Self::Closed(_) => f.write_str("calling a closed queue"),
             Self::Full(_) => f.write_str("calling a full queue"),
             Self::Timeout(_) => f.write_str("timed out waiting for room in the queue"),
+            Self::Reentrant(_) => f.write_str("calling a queue from its own worker thread"),
             Self::Panicked(message) => write!(f, "the command panicked: {message}"),
             Self::NotApplied => f.write_str("the queue stopped before applying the command"),
             Self::Dropped => f.write_str("the command was evicted by a newer one"),

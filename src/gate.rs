@@ -39,6 +39,11 @@ impl Gate {
 
     /// Lets a submitter in, or returns `None` if the gate is closed.
     pub(crate) fn enter(&self) -> Option<Pass<'_>> {
+        // Once closed, stay off the count: a stream of refused submitters must not keep
+        // `wait_quiet` from ever seeing it at zero.
+        if self.is_closed() {
+            return None;
+        }
         // One read-modify-write on `state` both registers us and reads CLOSED, so `close`
         // either sees us inside or we see it closed: there is no moment in between.
         let before = self.state.fetch_add(ONE, Ordering::AcqRel);

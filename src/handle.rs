@@ -23,6 +23,13 @@ use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, reply};
 /// Commands are applied in the order the queue accepted them. Commands from one thread are
 /// accepted in the order that thread submitted them, so they are applied in that order too.
 ///
+/// # From the worker itself
+///
+/// Inside its own `apply` or hooks, the worker would wait for itself, so the queue refuses
+/// instead of deadlocking: every `call` returns [`CallError::Reentrant`] with the command, and
+/// a submit or tell that would wait for room fails with [`SubmitError::Full`] instead. Do not
+/// wait there on one of the queue's own tickets either: that is not detected.
+///
 /// # After shutdown
 ///
 /// A handle may outlive its queue. Once the queue is shut down every submit is refused with
@@ -73,16 +80,17 @@ impl<S: StateMachine> Handle<S> {
     /// # Errors
     ///
     /// The command comes back inside [`CallError::Closed`], [`CallError::Full`] or
-    /// [`CallError::Timeout`] if the queue refused it. Once accepted it may still fail:
+    /// [`CallError::Timeout`] if the queue refused it, and inside [`CallError::Reentrant`] if
+    /// this is the queue's own worker thread. Once accepted it may still fail:
     /// [`CallError::Panicked`], [`CallError::NotApplied`], [`CallError::Dropped`].
     pub fn call(&self, command: S::Command) -> Result<S::Output, CallError<S::Command>> {
-        Ok(self.submit_with(command, Limit::Policy)?.wait()?)
+        Ok(self.submit_for_call(command, Limit::Policy)?.wait()?)
     }
 
     /// Like [`call`](Handle::call), but never waits for room: where the policy would wait,
     /// a full queue refuses with [`CallError::Full`]. It still waits for the output.
     pub fn try_call(&self, command: S::Command) -> Result<S::Output, CallError<S::Command>> {
-        Ok(self.submit_with(command, Limit::NoWait)?.wait()?)
+        Ok(self.submit_for_call(command, Limit::NoWait)?.wait()?)
     }
 
     /// Like [`call`](Handle::call), bounded by `timeout` from start to finish.
@@ -97,7 +105,7 @@ impl<S: StateMachine> Handle<S> {
         timeout: Duration,
     ) -> Result<S::Output, CallError<S::Command>> {
         let deadline = Instant::now().checked_add(timeout);
-        let mut ticket = self.submit_with(command, Limit::Within(timeout))?;
+        let mut ticket = self.submit_for_call(command, Limit::Within(timeout))?;
         let Some(deadline) = deadline else {
             return Ok(ticket.wait()?);
         };
@@ -189,6 +197,18 @@ impl<S: StateMachine> Handle<S> {
         let (reply, slot) = reply::pair();
         self.shared.send(command, Some(reply), limit)?;
         Ok(Ticket::new(slot))
+    }
+
+    /// Submits for a call, which waits for the output: refused on the worker's own thread.
+    fn submit_for_call(
+        &self,
+        command: S::Command,
+        limit: Limit,
+    ) -> Result<Ticket<S::Output>, CallError<S::Command>> {
+        if self.shared.is_worker() {
+            return Err(self.shared.refuse_reentrant(command));
+        }
+        Ok(self.submit_with(command, limit)?)
     }
 
     pub(crate) fn shared(&self) -> &Shared<S> {

@@ -156,8 +156,9 @@
 //!
 //! [`SingularQueue::shutdown`] applies everything already accepted and returns the state;
 //! [`SingularQueue::shutdown_now`] stops after the current command and returns the rest.
-//! Dropping the queue shuts it down gracefully. Handles that outlive the queue are refused with
-//! their command handed back.
+//! Dropping the queue shuts it down gracefully (a poisoned state, and the commands it never
+//! applied, are dropped with it; their waiters were already told). Handles that outlive the
+//! queue are refused with their command handed back.
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
@@ -171,6 +172,7 @@ mod message;
 mod on_panic;
 mod poisoned;
 mod queue;
+mod reentrancy;
 mod reply;
 mod shared;
 mod state_machine;

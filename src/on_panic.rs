@@ -1,4 +1,5 @@
 use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// What the queue does after `apply` panics, set with
 /// [`Builder::on_panic`](crate::Builder::on_panic).
@@ -19,8 +20,23 @@ pub enum OnPanic {
     Continue,
 }
 
+/// Runs user code, catching a panic: returns the panic's message instead of unwinding.
+pub(crate) fn catch<T>(user_code: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(user_code)).map_err(into_message)
+}
+
+/// The message of a panic. The payload is dropped, and forgotten if even dropping it panics:
+/// nothing a payload does may take the worker down.
+fn into_message(payload: Box<dyn Any + Send>) -> String {
+    let message = message(&*payload);
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+    message
+}
+
 /// The message a panic was raised with, or a placeholder for a payload that is not a string.
-pub(crate) fn message(payload: &(dyn Any + Send)) -> String {
+fn message(payload: &(dyn Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {

@@ -3,12 +3,13 @@
 use crate::backpressure::{Backpressure, Decision, Limit, Load};
 use crate::gate::Gate;
 use crate::message::Message;
+use crate::reentrancy;
 use crate::reply::Reply;
 use crate::stats::Counters;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use crate::sync::spin_hint;
-use crate::{StateMachine, Stats, SubmitError, WaitError};
+use crate::{CallError, StateMachine, Stats, SubmitError, WaitError};
 
 /// Receives each command that [`DropOldest`](crate::DropOldest) evicts.
 pub(crate) type OnEvict<C> = Box<dyn Fn(C) + Send + Sync>;
@@ -57,11 +58,15 @@ impl<S: StateMachine> Shared<S> {
         let Some(_pass) = self.gate.enter() else {
             return Err(self.refused(SubmitError::Closed(command)));
         };
+        // The worker must never wait for room in its own queue: it is the one who makes room.
+        let limit = if self.is_worker() {
+            Limit::NoWait
+        } else {
+            limit
+        };
         let depth = || self.tx.len();
-        let decision = limit.cap(
-            self.policy
-                .decide(&command, &Load::new(self.capacity, &depth)),
-        );
+        let load = Load::new(self.capacity, &depth);
+        let decision = limit.cap(self.policy.decide(&command, &load));
         match self.offer(Message::Apply { command, reply }, decision) {
             Ok(()) => {
                 self.counters.submitted.add(1);
@@ -152,13 +157,24 @@ impl<S: StateMachine> Shared<S> {
         }
         self.gate.close();
         self.gate.wait_quiet();
-        // Fails only if the worker is gone, and then there is nobody left to stop.
+        // The worker catches every panic of user code, so it is alive to receive this.
         let _ = self.tx.send(Message::Stop);
     }
 
     /// Refuses every later submit; used by the worker when the state is poisoned.
     pub(crate) fn close(&self) {
         self.gate.close();
+    }
+
+    /// Whether the current thread is this queue's worker.
+    pub(crate) fn is_worker(&self) -> bool {
+        reentrancy::is_worker(self)
+    }
+
+    /// Counts a command refused because the worker called its own queue.
+    pub(crate) fn refuse_reentrant(&self, command: S::Command) -> CallError<S::Command> {
+        self.counters.rejected.add(1);
+        CallError::Reentrant(command)
     }
 
     pub(crate) fn is_closed(&self) -> bool {

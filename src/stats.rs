@@ -13,6 +13,10 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 /// submitted == applied + panicked + dropped + not_applied
 /// ```
 ///
+/// (One exception: a panic in your own [`Backpressure`](crate::Backpressure) policy or
+/// [`on_evict`](crate::Builder::on_evict) callback unwinds into the submitting call, and that
+/// call's command is dropped with it, uncounted.)
+///
 /// Counters are read one by one while the queue runs, so a snapshot taken under load is not
 /// an atomic cut: it is exact only once submitters and the worker are quiet.
 ///
@@ -45,7 +49,8 @@ pub struct Stats {
     pub not_applied: u64,
     /// Commands refused because the queue was closed (handed back to their callers).
     pub refused_closed: u64,
-    /// Commands refused because the queue was full, or shed by its policy (handed back).
+    /// Commands refused because the queue was full, shed by its policy, or `call`ed from the
+    /// queue's own worker (handed back).
     pub rejected: u64,
     /// Commands refused after waiting for room in vain (handed back).
     pub timed_out: u64,

@@ -23,6 +23,7 @@ mod imp {
 
     pub(crate) mod thread {
         pub(crate) use std::thread::{Builder, JoinHandle};
+        pub(crate) use std::thread_local;
     }
 
     /// The queue's transport: a bounded multi-producer, multi-consumer channel.
@@ -48,6 +49,7 @@ mod imp {
 
     pub(crate) mod thread {
         pub(crate) use loom::thread::{Builder, JoinHandle};
+        pub(crate) use loom::thread_local;
     }
 
     /// The queue's transport, rebuilt on loom's primitives.

@@ -20,8 +20,8 @@ use crate::sync::{Arc, Instant};
 ///
 /// # Panics
 ///
-/// A ticket yields its result once. `try_wait` and `wait_timeout` panic if they are called
-/// again after one of them has returned the result.
+/// A ticket yields its result once. After `try_wait`, `wait_timeout` or `wait_deadline` has
+/// returned it, every method that returns the result panics.
 ///
 /// # Examples
 ///

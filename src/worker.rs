@@ -1,9 +1,8 @@
 //! The worker thread: the only code that ever touches the state machine.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
 use crate::message::Message;
 use crate::on_panic::{self, OnPanic};
+use crate::reentrancy;
 use crate::reply::Reply;
 use crate::shared::Shared;
 use crate::sync::Arc;
@@ -47,6 +46,7 @@ impl<S: StateMachine> Worker<S> {
 
     /// Runs until the shutdown's `Stop` message, then hands everything back.
     pub(crate) fn run(mut self) -> Exit<S> {
+        reentrancy::mark_worker(&*self.shared);
         self.run_hook(S::on_start);
         while let Ok(Message::Apply { command, reply }) = self.rx.recv() {
             if self.poison.is_some() || self.shared.stopping_now() {
@@ -67,24 +67,25 @@ impl<S: StateMachine> Worker<S> {
 
     fn apply(&mut self, command: S::Command, reply: Option<Reply<S::Output>>) {
         let state = &mut self.state;
-        match catch_unwind(AssertUnwindSafe(|| state.apply(command))) {
+        let result = match on_panic::catch(|| state.apply(command)) {
             Ok(output) => {
                 self.shared.counters.applied.add(1);
-                if let Some(reply) = reply {
-                    reply.send(Ok(output));
-                }
+                Ok(output)
             }
-            Err(payload) => {
+            Err(message) => {
                 self.shared.counters.panicked.add(1);
-                let message = on_panic::message(&*payload);
                 if self.on_panic == OnPanic::Stop {
                     self.poison(message.clone());
                 }
-                if let Some(reply) = reply {
-                    reply.send(Err(WaitError::Panicked(message)));
-                }
+                Err(WaitError::Panicked(message))
             }
-        }
+        };
+        // Handing over the output, or dropping it when nobody waits, runs the output's `Drop`:
+        // user code again. The command was applied either way; a panic here is ignored.
+        let _ = on_panic::catch(move || match reply {
+            Some(reply) => reply.send(result),
+            None => drop(result),
+        });
     }
 
     /// Keeps an accepted command for the owner; dropping its reply tells the waiter.
@@ -96,8 +97,8 @@ impl<S: StateMachine> Worker<S> {
 
     fn run_hook(&mut self, hook: fn(&mut S)) {
         let state = &mut self.state;
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| hook(state))) {
-            self.poison(on_panic::message(&*payload));
+        if let Err(message) = on_panic::catch(|| hook(state)) {
+            self.poison(message);
         }
     }
 

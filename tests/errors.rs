@@ -79,11 +79,12 @@ fn wait_error_predicates_each_match_one_variant() {
     );
 }
 
-fn call_flags(e: &CallError<Opaque>) -> [bool; 7] {
+fn call_flags(e: &CallError<Opaque>) -> [bool; 8] {
     [
         e.is_closed(),
         e.is_full(),
         e.is_timeout(),
+        e.is_reentrant(),
         e.is_panicked(),
         e.is_not_applied(),
         e.is_dropped(),
@@ -93,10 +94,11 @@ fn call_flags(e: &CallError<Opaque>) -> [bool; 7] {
 
 #[test]
 fn call_error_predicates_each_match_one_variant() {
-    let cases: [(CallError<Opaque>, &str, Option<u32>); 7] = [
+    let cases: [(CallError<Opaque>, &str, Option<u32>); 8] = [
         (CallError::Closed(Opaque(1)), "Closed(..)", Some(1)),
         (CallError::Full(Opaque(2)), "Full(..)", Some(2)),
         (CallError::Timeout(Opaque(3)), "Timeout(..)", Some(3)),
+        (CallError::Reentrant(Opaque(4)), "Reentrant(..)", Some(4)),
         (
             CallError::Panicked("boom".to_owned()),
             "Panicked(\"boom\")",
@@ -108,7 +110,7 @@ fn call_error_predicates_each_match_one_variant() {
     ];
     for (index, (error, debug, command)) in cases.into_iter().enumerate() {
         let flags = call_flags(&error);
-        let expected: [bool; 7] = std::array::from_fn(|i| i == index);
+        let expected: [bool; 8] = std::array::from_fn(|i| i == index);
         assert_eq!(flags, expected, "{debug}");
         assert_eq!(format!("{error:?}"), debug);
         assert_eq!(error.into_inner().map(|c| c.0), command);
@@ -144,7 +146,7 @@ fn call_error_converts_from_the_submit_and_wait_errors() {
             failure.is_dropped(),
         ];
         let call: CallError<Opaque> = failure.into();
-        assert_eq!(call_flags(&call)[3..6], flags);
+        assert_eq!(call_flags(&call)[4..7], flags);
         assert!(call.into_inner().is_none());
     }
 }
@@ -160,6 +162,7 @@ fn errors_are_std_errors_and_display_in_lowercase() {
         Box::new(CallError::Closed(Opaque(0))),
         Box::new(CallError::Full(Opaque(0))),
         Box::new(CallError::Timeout(Opaque(0))),
+        Box::new(CallError::Reentrant(Opaque(0))),
         Box::new(CallError::<Opaque>::Dropped),
         Box::new(CallError::<Opaque>::ReplyTimeout),
     ];

@@ -45,8 +45,9 @@ fn mixed_call_submit_tell_from_eight_threads_are_each_applied_once() {
         threads.into_iter().map(|t| t.join().unwrap()).sum()
     });
 
-    let stats = queue.stats();
+    let handle = queue.handle();
     let sum = queue.shutdown().unwrap();
+    let stats = handle.stats();
     assert_eq!(sum.count, THREADS * PER_THREAD);
     assert_eq!(sum.total, expected);
     assert_eq!(stats.submitted, THREADS * PER_THREAD);

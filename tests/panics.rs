@@ -61,20 +61,15 @@ fn under_stop_a_panic_poisons_the_state_and_hands_back_the_rest() {
         assert_eq!(ticket.wait().unwrap_err(), WaitError::NotApplied);
     }
     assert!(queue.call(Op::Add(99)).unwrap_err().is_closed());
-    let stats = queue.stats();
-    assert_eq!(
-        (
-            stats.submitted,
-            stats.applied,
-            stats.panicked,
-            stats.not_applied
-        ),
-        (14, 2, 1, 11)
-    );
+    let handle = queue.handle();
 
     let Err(poisoned) = queue.shutdown() else {
         panic!("the state should be poisoned")
     };
+    // Read once the worker has stopped: until then the last tell may still be on its way.
+    let stats = handle.stats();
+    let counts = (stats.submitted, stats.applied, stats.panicked);
+    assert_eq!((counts, stats.not_applied), ((14, 2, 1), 11));
     assert_eq!(poisoned.message(), "boom");
     let (state, unapplied) = poisoned.into_parts();
     assert_eq!(state.applied, [1]);
@@ -160,4 +155,62 @@ fn a_non_string_panic_payload_is_still_reported() {
         error,
         CallError::Panicked("a panic with a non-string payload".to_owned())
     );
+}
+
+/// Panics when dropped: user code that runs wherever the value is discarded.
+struct Grenade;
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("dropped a grenade");
+        }
+    }
+}
+
+#[test]
+fn an_output_that_panics_when_dropped_on_the_worker_does_not_take_it_down() {
+    quiet_panics();
+    struct Armory(u32);
+    impl StateMachine for Armory {
+        type Command = ();
+        type Output = (u32, Grenade);
+        fn apply(&mut self, (): ()) -> (u32, Grenade) {
+            self.0 += 1;
+            (self.0, Grenade)
+        }
+    }
+    let queue = SingularQueue::new(Armory(0));
+    queue.tell(()).unwrap(); // the worker drops this output
+    drop(queue.submit(()).unwrap()); // and this one, once it finds the ticket gone
+    queue.tell(()).unwrap();
+    let (count, grenade) = queue.call(()).unwrap();
+    std::mem::forget(grenade);
+    assert_eq!(count, 4);
+    let stats = queue.stats();
+    assert_eq!((stats.applied, stats.panicked), (4, 0));
+    assert_eq!(queue.shutdown().unwrap().0, 4);
+}
+
+#[test]
+fn a_panic_payload_that_panics_when_dropped_is_contained() {
+    quiet_panics();
+    struct Thrower;
+    impl StateMachine for Thrower {
+        type Command = bool;
+        type Output = ();
+        fn apply(&mut self, throw: bool) {
+            if throw {
+                std::panic::panic_any(Grenade);
+            }
+        }
+    }
+    let queue = SingularQueue::builder(Thrower)
+        .on_panic(OnPanic::Continue)
+        .spawn()
+        .unwrap();
+    assert!(queue.call(true).unwrap_err().is_panicked());
+    queue.call(false).unwrap();
+    assert_eq!(queue.stats().applied, 1);
+    assert!(queue.shutdown().is_ok());
 }

@@ -146,29 +146,25 @@ fn two_producers_each_command_applied_once_in_producer_order() {
         "two_producers_each_command_applied_once_in_producer_order",
         || {
             let queue = queue(1);
-            let producers: Vec<_> = [10, 20]
-                .into_iter()
-                .map(|base| {
-                    let handle = queue.handle();
-                    thread::spawn(move || {
-                        handle.tell(base + 1).unwrap();
-                        handle.tell(base + 2).unwrap();
-                    })
-                })
-                .collect();
-            for producer in producers {
-                producer.join().unwrap();
-            }
+            let handle = queue.handle();
+            // The other producer is this thread: two producers and the worker, three threads.
+            let producer = thread::spawn(move || {
+                handle.tell(21).unwrap();
+                handle.tell(22).unwrap();
+            });
+            queue.tell(11).unwrap();
+            queue.tell(12).unwrap();
+            producer.join().unwrap();
             let handle = queue.handle();
             let log = queue.shutdown().unwrap().0;
-            let from = |base: u32| {
+            let from = |tens: u32| {
                 log.iter()
                     .copied()
-                    .filter(|n| n / 10 == base / 10)
+                    .filter(|n| n / 10 == tens)
                     .collect::<Vec<_>>()
             };
-            assert_eq!(from(10), [11, 12]);
-            assert_eq!(from(20), [21, 22]);
+            assert_eq!(from(1), [11, 12]);
+            assert_eq!(from(2), [21, 22]);
             assert_eq!(log.len(), 4);
             assert_accounted(&handle.stats(), 4);
         },
@@ -222,14 +218,11 @@ fn drop_oldest_two_producers_each_command_applied_or_dropped_exactly_once() {
             .on_evict(move |n| sink.lock().unwrap().push(n))
             .spawn()
             .unwrap();
-        let producers: Vec<_> = [1, 2]
-            .into_iter()
-            .map(|n| {
-                let handle = queue.handle();
-                thread::spawn(move || (n, handle.submit(n).unwrap().wait()))
-            })
-            .collect();
-        let outcomes: Vec<_> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+        // Two producers: a spawned thread, and this one.
+        let handle = queue.handle();
+        let producer = thread::spawn(move || (2, handle.submit(2).unwrap().wait()));
+        let first = (1, queue.submit(1).unwrap().wait());
+        let outcomes = [first, producer.join().unwrap()];
         let handle = queue.handle();
         let log = queue.shutdown().unwrap().0;
         let evicted = evicted.lock().unwrap().clone();
