@@ -2,21 +2,24 @@ use std::fmt;
 use std::io;
 
 use crate::backpressure::{Backpressure, Block};
-use crate::shared::{OnEvict, Shared};
+use crate::shared::{Shared, SubmitConfig};
 use crate::sync::channel;
 use crate::sync::{Arc, thread};
-use crate::worker::Worker;
-use crate::{Handle, OnPanic, SingularQueue, StateMachine};
+use crate::worker::{Worker, WorkerConfig};
+use crate::{Handle, OnPanic, ReplyMode, SingularQueue, StateMachine};
 
 /// The capacity a queue gets unless [`Builder::capacity`] says otherwise.
 pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// The most commands in one batch unless [`Builder::max_batch`] says otherwise.
+pub const DEFAULT_MAX_BATCH: usize = 128;
 
 /// Configures and spawns a [`SingularQueue`]; made by [`SingularQueue::builder`].
 ///
 /// # Examples
 ///
 /// ```
-/// use singular_queue::{OnPanic, SingularQueue, StateMachine};
+/// use singular_queue::{OnPanic, Reject, ReplyMode, SingularQueue, StateMachine};
 /// # struct Counter(u64);
 /// # impl StateMachine for Counter {
 /// #     type Command = u64;
@@ -26,30 +29,39 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 ///
 /// let queue = SingularQueue::builder(Counter(0))
 ///     .capacity(64)
-///     .thread_name("counter")
+///     .backpressure(Reject)
+///     .max_batch(16)
+///     .reply_mode(ReplyMode::AfterBatch)
 ///     .on_panic(OnPanic::Continue)
+///     .track_queue_time(true)
+///     .thread_name("counter")
 ///     .spawn()
 ///     .expect("spawn the worker thread");
 /// assert_eq!(queue.call(1).unwrap(), 1);
 /// ```
 pub struct Builder<S: StateMachine> {
     state: S,
-    capacity: usize,
     thread_name: String,
-    on_panic: OnPanic,
-    backpressure: Box<dyn Backpressure<S::Command>>,
-    on_evict: Option<OnEvict<S::Command>>,
+    submit: SubmitConfig<S::Command>,
+    worker: WorkerConfig,
 }
 
 impl<S: StateMachine> Builder<S> {
     pub(crate) fn new(state: S) -> Self {
         Self {
             state,
-            capacity: DEFAULT_CAPACITY,
             thread_name: "singular-queue".to_owned(),
-            on_panic: OnPanic::default(),
-            backpressure: Box::new(Block),
-            on_evict: None,
+            submit: SubmitConfig {
+                capacity: DEFAULT_CAPACITY,
+                policy: Box::new(Block),
+                on_evict: None,
+                track_queue_time: false,
+            },
+            worker: WorkerConfig {
+                on_panic: OnPanic::default(),
+                reply_mode: ReplyMode::default(),
+                max_batch: DEFAULT_MAX_BATCH,
+            },
         }
     }
 
@@ -62,19 +74,7 @@ impl<S: StateMachine> Builder<S> {
     /// If `capacity` is 0.
     pub fn capacity(mut self, capacity: usize) -> Self {
         assert!(capacity > 0, "a queue's capacity must be at least 1");
-        self.capacity = capacity;
-        self
-    }
-
-    /// The worker thread's name, as panics and debuggers show it (default `singular-queue`).
-    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
-        self.thread_name = name.into();
-        self
-    }
-
-    /// What the queue does after `apply` panics (default [`OnPanic::Stop`]).
-    pub fn on_panic(mut self, on_panic: OnPanic) -> Self {
-        self.on_panic = on_panic;
+        self.submit.capacity = capacity;
         self
     }
 
@@ -82,7 +82,7 @@ impl<S: StateMachine> Builder<S> {
     /// [`Block`], [`BlockFor`](crate::BlockFor), [`Reject`](crate::Reject),
     /// [`DropOldest`](crate::DropOldest), or your own [`Backpressure`] policy.
     pub fn backpressure(mut self, policy: impl Backpressure<S::Command>) -> Self {
-        self.backpressure = Box::new(policy);
+        self.submit.policy = Box::new(policy);
         self
     }
 
@@ -94,7 +94,47 @@ impl<S: StateMachine> Builder<S> {
     /// Without it, an evicted command is dropped (its submitter is still told, and
     /// [`Stats::dropped`](crate::Stats::dropped) counts it).
     pub fn on_evict(mut self, on_evict: impl Fn(S::Command) + Send + Sync + 'static) -> Self {
-        self.on_evict = Some(Box::new(on_evict));
+        self.submit.on_evict = Some(Box::new(on_evict));
+        self
+    }
+
+    /// The most commands the worker takes in one batch before it calls
+    /// [`on_batch_end`](StateMachine::on_batch_end) (default [`DEFAULT_MAX_BATCH`]). A batch is
+    /// whatever is already waiting, up to this many; the worker never waits to fill one.
+    ///
+    /// # Panics
+    ///
+    /// If `max_batch` is 0.
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        assert!(max_batch > 0, "a batch holds at least one command");
+        self.worker.max_batch = max_batch;
+        self
+    }
+
+    /// When callers learn their command is done (default [`ReplyMode::AfterApply`]).
+    pub fn reply_mode(mut self, reply_mode: ReplyMode) -> Self {
+        self.worker.reply_mode = reply_mode;
+        self
+    }
+
+    /// What the queue does after `apply` panics (default [`OnPanic::Stop`]).
+    pub fn on_panic(mut self, on_panic: OnPanic) -> Self {
+        self.worker.on_panic = on_panic;
+        self
+    }
+
+    /// Whether to measure how long each command waits in the queue, for
+    /// [`Stats::max_queue_time`](crate::Stats::max_queue_time) and
+    /// [`Stats::mean_queue_time`](crate::Stats::mean_queue_time) (default off: it reads the
+    /// clock twice per command, once on each side).
+    pub fn track_queue_time(mut self, track: bool) -> Self {
+        self.submit.track_queue_time = track;
+        self
+    }
+
+    /// The worker thread's name, as panics and debuggers show it (default `singular-queue`).
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.thread_name = name.into();
         self
     }
 
@@ -104,14 +144,9 @@ impl<S: StateMachine> Builder<S> {
     ///
     /// The operating system's error if it cannot create the thread; the state is dropped.
     pub fn spawn(self) -> io::Result<SingularQueue<S>> {
-        let (tx, rx) = channel::bounded(self.capacity);
-        let shared = Arc::new(Shared::new(
-            (tx, rx.clone()),
-            self.capacity,
-            self.backpressure,
-            self.on_evict,
-        ));
-        let worker = Worker::new(self.state, rx, Arc::clone(&shared), self.on_panic);
+        let (tx, rx) = channel::bounded(self.submit.capacity);
+        let shared = Arc::new(Shared::new((tx, rx.clone()), self.submit));
+        let worker = Worker::new(self.state, rx, Arc::clone(&shared), self.worker);
         let thread = thread::Builder::new()
             .name(self.thread_name)
             .spawn(move || worker.run())?;
@@ -122,10 +157,11 @@ impl<S: StateMachine> Builder<S> {
 impl<S: StateMachine> fmt::Debug for Builder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.submit.capacity)
+            .field("on_evict", &self.submit.on_evict.is_some())
+            .field("track_queue_time", &self.submit.track_queue_time)
+            .field("worker", &self.worker)
             .field("thread_name", &self.thread_name)
-            .field("on_panic", &self.on_panic)
-            .field("on_evict", &self.on_evict.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -164,6 +164,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod backpressure;
+mod batch;
 mod builder;
 mod error;
 mod gate;
@@ -182,7 +183,8 @@ mod ticket;
 mod worker;
 
 pub use backpressure::{Backpressure, Block, BlockFor, Decision, DropOldest, Load, Reject};
-pub use builder::{Builder, DEFAULT_CAPACITY};
+pub use batch::{BatchInfo, ReplyMode};
+pub use builder::{Builder, DEFAULT_CAPACITY, DEFAULT_MAX_BATCH};
 pub use error::{CallError, SubmitError, WaitError};
 pub use handle::Handle;
 pub use on_panic::OnPanic;

@@ -2,12 +2,15 @@
 
 use crate::StateMachine;
 use crate::reply::Reply;
+use crate::sync::Instant;
 
 pub(crate) enum Message<S: StateMachine> {
     /// A command, with the reply to complete unless it was a `tell`.
     Apply {
         command: S::Command,
         reply: Option<Reply<S::Output>>,
+        /// When it was accepted, if the queue measures queue time.
+        enqueued: Option<Instant>,
     },
     /// Sent once by the shutdown, after the gate is closed and quiet: the last message.
     Stop,

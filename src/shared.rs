@@ -8,23 +8,30 @@ use crate::reply::Reply;
 use crate::stats::Counters;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::channel::{Receiver, SendTimeoutError, Sender, TrySendError};
-use crate::sync::spin_hint;
+use crate::sync::{Instant, spin_hint};
 use crate::{CallError, StateMachine, Stats, SubmitError, WaitError};
 
 /// Receives each command that [`DropOldest`](crate::DropOldest) evicts.
 pub(crate) type OnEvict<C> = Box<dyn Fn(C) + Send + Sync>;
+
+/// How submitters behave, as the builder set it.
+pub(crate) struct SubmitConfig<C> {
+    pub(crate) capacity: usize,
+    pub(crate) policy: Box<dyn Backpressure<C>>,
+    pub(crate) on_evict: Option<OnEvict<C>>,
+    /// Whether to stamp each command with the time it was accepted.
+    pub(crate) track_queue_time: bool,
+}
 
 pub(crate) struct Shared<S: StateMachine> {
     tx: Sender<Message<S>>,
     /// A receiver for the submit side, used only to evict the oldest command.
     rx: Receiver<Message<S>>,
     gate: Gate,
-    policy: Box<dyn Backpressure<S::Command>>,
-    on_evict: Option<OnEvict<S::Command>>,
+    config: SubmitConfig<S::Command>,
     pub(crate) counters: Counters,
     /// Set by `shutdown_now`: the worker sets aside every command it receives from then on.
     stop_now: AtomicBool,
-    capacity: usize,
 }
 
 type Refusal<S> = SubmitError<Message<S>>;
@@ -32,19 +39,15 @@ type Refusal<S> = SubmitError<Message<S>>;
 impl<S: StateMachine> Shared<S> {
     pub(crate) fn new(
         (tx, rx): (Sender<Message<S>>, Receiver<Message<S>>),
-        capacity: usize,
-        policy: Box<dyn Backpressure<S::Command>>,
-        on_evict: Option<OnEvict<S::Command>>,
+        config: SubmitConfig<S::Command>,
     ) -> Self {
         Self {
             tx,
             rx,
             gate: Gate::new(),
-            policy,
-            on_evict,
+            config,
             counters: Counters::default(),
             stop_now: AtomicBool::new(false),
-            capacity,
         }
     }
 
@@ -65,9 +68,15 @@ impl<S: StateMachine> Shared<S> {
             limit
         };
         let depth = || self.tx.len();
-        let load = Load::new(self.capacity, &depth);
-        let decision = limit.cap(self.policy.decide(&command, &load));
-        match self.offer(Message::Apply { command, reply }, decision) {
+        let load = Load::new(self.config.capacity, &depth);
+        let decision = limit.cap(self.config.policy.decide(&command, &load));
+        let enqueued = self.config.track_queue_time.then(Instant::now);
+        let message = Message::Apply {
+            command,
+            reply,
+            enqueued,
+        };
+        match self.offer(message, decision) {
             Ok(()) => {
                 self.counters.submitted.add(1);
                 Ok(())
@@ -126,14 +135,14 @@ impl<S: StateMachine> Shared<S> {
 
     /// Tells an evicted command's submitter, then hands the command to `on_evict`.
     fn evict(&self, message: Message<S>) {
-        let Message::Apply { command, reply } = message else {
+        let Message::Apply { command, reply, .. } = message else {
             unreachable!("Stop is sent only once no submitter is inside the gate");
         };
         self.counters.dropped.add(1);
         if let Some(reply) = reply {
             reply.send(Err(WaitError::Dropped));
         }
-        if let Some(on_evict) = &self.on_evict {
+        if let Some(on_evict) = &self.config.on_evict {
             on_evict(command);
         }
     }
@@ -187,6 +196,6 @@ impl<S: StateMachine> Shared<S> {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.counters.snapshot(self.tx.len(), self.capacity)
+        self.counters.snapshot(self.tx.len(), self.config.capacity)
     }
 }

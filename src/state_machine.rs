@@ -1,3 +1,5 @@
+use crate::BatchInfo;
+
 /// The state a [`SingularQueue`](crate::SingularQueue) owns and the commands it applies.
 ///
 /// This trait is the whole contract between your code and the queue. The queue moves the
@@ -56,6 +58,15 @@ pub trait StateMachine: Send + 'static {
 
     /// Runs on the worker thread before the first command. Does nothing by default.
     fn on_start(&mut self) {}
+
+    /// Runs on the worker thread after each batch of commands (see [`BatchInfo`]). Does nothing
+    /// by default. Flush or `fsync` here once for the whole batch; with
+    /// [`ReplyMode::AfterBatch`](crate::ReplyMode::AfterBatch) callers hear their command is
+    /// done only after this returns. It is not called on a state that is
+    /// [`Poisoned`](crate::Poisoned).
+    fn on_batch_end(&mut self, info: BatchInfo) {
+        let _ = info;
+    }
 
     /// Runs on the worker thread after the last command, during a shutdown. Does nothing by
     /// default. It is not called on a state that is [`Poisoned`](crate::Poisoned).

@@ -1,5 +1,7 @@
 //! Counters kept without locks, and the snapshot users read.
 
+use std::time::Duration;
+
 use crate::sync::atomic::{AtomicU64, Ordering};
 
 /// A snapshot of a queue's counters, from [`Handle::stats`](crate::Handle::stats).
@@ -37,7 +39,7 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 /// assert_eq!((stats.submitted, stats.applied, stats.capacity), (1, 1, 8));
 /// ```
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stats {
     /// Commands the queue accepted.
     pub submitted: u64,
@@ -56,10 +58,41 @@ pub struct Stats {
     pub timed_out: u64,
     /// Accepted commands evicted by newer ones under [`DropOldest`](crate::DropOldest).
     pub dropped: u64,
+    /// Batches the worker has taken (see [`BatchInfo`](crate::BatchInfo)).
+    pub batches: u64,
+    /// The most commands the worker has taken in one batch.
+    pub max_batch_size: u64,
+    /// The longest a command waited in the queue, from acceptance until the worker took it.
+    /// Zero unless [`Builder::track_queue_time`](crate::Builder::track_queue_time) is on.
+    pub max_queue_time: Duration,
     /// Commands waiting in the queue now.
     pub depth: usize,
     /// How many commands the queue holds at most.
     pub capacity: usize,
+    /// Commands taken in all batches, for the mean.
+    batched: u64,
+    /// Sum and count of the measured queue times, for the mean.
+    queue_time_total_ns: u64,
+    queue_time_count: u64,
+}
+
+impl Stats {
+    /// The mean number of commands the worker took per batch (0 before the first batch).
+    pub fn mean_batch_size(&self) -> f64 {
+        if self.batches == 0 {
+            return 0.0;
+        }
+        self.batched as f64 / self.batches as f64
+    }
+
+    /// The mean time a command waited in the queue, or `None` if none was measured (see
+    /// [`Builder::track_queue_time`](crate::Builder::track_queue_time)).
+    pub fn mean_queue_time(&self) -> Option<Duration> {
+        let mean = self
+            .queue_time_total_ns
+            .checked_div(self.queue_time_count)?;
+        Some(Duration::from_nanos(mean))
+    }
 }
 
 /// The live counters behind [`Stats`]. Each is a single atomic: no lock on the hot path.
@@ -73,6 +106,12 @@ pub(crate) struct Counters {
     pub(crate) rejected: Counter,
     pub(crate) timed_out: Counter,
     pub(crate) dropped: Counter,
+    pub(crate) batches: Counter,
+    pub(crate) batched: Counter,
+    pub(crate) max_batch: Counter,
+    pub(crate) queue_time_total: Counter,
+    pub(crate) queue_time_max: Counter,
+    pub(crate) queue_time_count: Counter,
 }
 
 #[derive(Default)]
@@ -81,6 +120,11 @@ pub(crate) struct Counter(AtomicU64);
 impl Counter {
     pub(crate) fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Raises the counter to `n` if it is lower.
+    pub(crate) fn max(&self, n: u64) {
+        self.0.fetch_max(n, Ordering::Relaxed);
     }
 
     pub(crate) fn get(&self) -> u64 {
@@ -99,8 +143,14 @@ impl Counters {
             rejected: self.rejected.get(),
             timed_out: self.timed_out.get(),
             dropped: self.dropped.get(),
+            batches: self.batches.get(),
+            max_batch_size: self.max_batch.get(),
+            max_queue_time: Duration::from_nanos(self.queue_time_max.get()),
             depth,
             capacity,
+            batched: self.batched.get(),
+            queue_time_total_ns: self.queue_time_total.get(),
+            queue_time_count: self.queue_time_count.get(),
         }
     }
 }

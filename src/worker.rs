@@ -5,19 +5,29 @@ use crate::on_panic::{self, OnPanic};
 use crate::reentrancy;
 use crate::reply::Reply;
 use crate::shared::Shared;
-use crate::sync::Arc;
 use crate::sync::channel::Receiver;
-use crate::{StateMachine, WaitError};
+use crate::sync::{Arc, Instant};
+use crate::{BatchInfo, ReplyMode, StateMachine, WaitError};
+
+/// How the worker runs, as the builder set it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WorkerConfig {
+    pub(crate) on_panic: OnPanic,
+    pub(crate) reply_mode: ReplyMode,
+    pub(crate) max_batch: usize,
+}
 
 pub(crate) struct Worker<S: StateMachine> {
     state: S,
     rx: Receiver<Message<S>>,
     shared: Arc<Shared<S>>,
-    on_panic: OnPanic,
+    config: WorkerConfig,
     /// The message of the panic that poisoned the state, once one has.
     poison: Option<String>,
     /// Accepted commands set aside without being applied, in order.
     unapplied: Vec<S::Command>,
+    /// Under group commit, the outputs of the current batch, waiting for `on_batch_end`.
+    pending: Vec<(Reply<S::Output>, S::Output)>,
 }
 
 /// What the worker thread returns to the shutdown that joins it.
@@ -32,29 +42,24 @@ impl<S: StateMachine> Worker<S> {
         state: S,
         rx: Receiver<Message<S>>,
         shared: Arc<Shared<S>>,
-        on_panic: OnPanic,
+        config: WorkerConfig,
     ) -> Self {
         Self {
             state,
             rx,
             shared,
-            on_panic,
+            config,
             poison: None,
             unapplied: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
-    /// Runs until the shutdown's `Stop` message, then hands everything back.
+    /// Runs batch after batch until the shutdown's `Stop` message, then hands everything back.
     pub(crate) fn run(mut self) -> Exit<S> {
         reentrancy::mark_worker(&*self.shared);
         self.run_hook(S::on_start);
-        while let Ok(Message::Apply { command, reply }) = self.rx.recv() {
-            if self.poison.is_some() || self.shared.stopping_now() {
-                self.set_aside(command, reply);
-            } else {
-                self.apply(command, reply);
-            }
-        }
+        while self.run_batch() {}
         if self.poison.is_none() {
             self.run_hook(S::on_stop);
         }
@@ -63,6 +68,37 @@ impl<S: StateMachine> Worker<S> {
             unapplied: self.unapplied,
             poison: self.poison,
         }
+    }
+
+    /// Waits for a command, then takes every command already waiting, up to `max_batch`, and
+    /// ends the batch. Returns `false` once `Stop` has arrived.
+    fn run_batch(&mut self) -> bool {
+        let mut next = self.rx.recv().ok();
+        let (mut taken, mut applied) = (0, 0);
+        while let Some(message) = next.take() {
+            let Message::Apply {
+                command,
+                reply,
+                enqueued,
+            } = message
+            else {
+                self.end_batch(taken, applied);
+                return false;
+            };
+            self.record_queue_time(enqueued);
+            taken += 1;
+            if self.poison.is_some() || self.shared.stopping_now() {
+                self.set_aside(command, reply);
+            } else {
+                self.apply(command, reply);
+                applied += 1;
+            }
+            if taken < self.config.max_batch {
+                next = self.rx.try_recv().ok();
+            }
+        }
+        self.end_batch(taken, applied);
+        true
     }
 
     fn apply(&mut self, command: S::Command, reply: Option<Reply<S::Output>>) {
@@ -74,18 +110,44 @@ impl<S: StateMachine> Worker<S> {
             }
             Err(message) => {
                 self.shared.counters.panicked.add(1);
-                if self.on_panic == OnPanic::Stop {
+                if self.config.on_panic == OnPanic::Stop {
                     self.poison(message.clone());
                 }
                 Err(WaitError::Panicked(message))
             }
         };
-        // Handing over the output, or dropping it when nobody waits, runs the output's `Drop`:
-        // user code again. The command was applied either way; a panic here is ignored.
-        let _ = on_panic::catch(move || match reply {
-            Some(reply) => reply.send(result),
-            None => drop(result),
-        });
+        match (reply, result) {
+            (Some(reply), Ok(output)) if self.config.reply_mode == ReplyMode::AfterBatch => {
+                self.pending.push((reply, output));
+            }
+            (reply, result) => deliver(reply, result),
+        }
+    }
+
+    /// Runs `on_batch_end` for a batch that applied something, then releases the replies held
+    /// for group commit: as outputs if the batch committed, as errors if not.
+    fn end_batch(&mut self, taken: usize, applied: usize) {
+        if taken == 0 {
+            return;
+        }
+        let counters = &self.shared.counters;
+        counters.batches.add(1);
+        counters.batched.add(taken as u64);
+        counters.max_batch.max(taken as u64);
+        if applied > 0 && self.poison.is_none() {
+            let info = BatchInfo {
+                size: applied,
+                remaining: self.rx.len(),
+            };
+            self.run_hook(|state| state.on_batch_end(info));
+        }
+        let failure = self.poison.clone().map(WaitError::Panicked);
+        for (reply, output) in self.pending.drain(..) {
+            match &failure {
+                None => deliver(Some(reply), Ok(output)),
+                Some(error) => deliver(Some(reply), Err(error.clone())),
+            }
+        }
     }
 
     /// Keeps an accepted command for the owner; dropping its reply tells the waiter.
@@ -95,7 +157,18 @@ impl<S: StateMachine> Worker<S> {
         drop(reply);
     }
 
-    fn run_hook(&mut self, hook: fn(&mut S)) {
+    fn record_queue_time(&self, enqueued: Option<Instant>) {
+        if let Some(enqueued) = enqueued {
+            let waited = Instant::now().saturating_duration_since(enqueued);
+            let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+            let counters = &self.shared.counters;
+            counters.queue_time_total.add(nanos);
+            counters.queue_time_max.max(nanos);
+            counters.queue_time_count.add(1);
+        }
+    }
+
+    fn run_hook(&mut self, hook: impl FnOnce(&mut S)) {
         let state = &mut self.state;
         if let Err(message) = on_panic::catch(|| hook(state)) {
             self.poison(message);
@@ -106,4 +179,13 @@ impl<S: StateMachine> Worker<S> {
         self.poison.get_or_insert(message);
         self.shared.close();
     }
+}
+
+/// Hands a result to its waiter, or drops it when nobody waits. Either runs user code (the
+/// output's `Drop`); the command was applied either way, so a panic there is ignored.
+fn deliver<T>(reply: Option<Reply<T>>, result: Result<T, WaitError>) {
+    let _ = on_panic::catch(move || match reply {
+        Some(reply) => reply.send(result),
+        None => drop(result),
+    });
 }

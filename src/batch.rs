@@ -1,0 +1,31 @@
+//! Batches: what the worker tells `on_batch_end`, and when callers hear their command is done.
+
+/// What the worker tells [`StateMachine::on_batch_end`](crate::StateMachine::on_batch_end)
+/// about the batch it just applied.
+///
+/// The worker takes every command already waiting, up to
+/// [`Builder::max_batch`](crate::Builder::max_batch), applies them one by one in order, and
+/// then calls `on_batch_end` once: the natural place to flush or `fsync` once for many
+/// commands (group commit).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// How many commands the batch applied (at least 1).
+    pub size: usize,
+    /// How many commands were waiting in the queue when the batch ended.
+    pub remaining: usize,
+}
+
+/// When a caller learns that its command is done, set with
+/// [`Builder::reply_mode`](crate::Builder::reply_mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ReplyMode {
+    /// As soon as its `apply` returns (the default, lowest latency).
+    #[default]
+    AfterApply,
+    /// Only once [`on_batch_end`](crate::StateMachine::on_batch_end) has returned for its
+    /// batch: group commit. A caller is told its command is done only once the batch is
+    /// committed (for example, fsynced). If `on_batch_end` panics, every reply of the batch is
+    /// an error ([`WaitError::Panicked`](crate::WaitError::Panicked)); none is reported done.
+    AfterBatch,
+}
