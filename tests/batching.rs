@@ -55,13 +55,21 @@ impl StateMachine for Batcher {
 fn hold() -> (Command, mpsc::Receiver<()>, mpsc::Sender<()>) {
     let (started_tx, started_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel();
-    (Command::Hold(started_tx, release_rx), started_rx, release_tx)
+    (
+        Command::Hold(started_tx, release_rx),
+        started_rx,
+        release_tx,
+    )
 }
 
 fn hold_batch_end() -> (Command, mpsc::Receiver<()>, mpsc::Sender<()>) {
     let (started_tx, started_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel();
-    (Command::HoldBatchEnd(started_tx, release_rx), started_rx, release_tx)
+    (
+        Command::HoldBatchEnd(started_tx, release_rx),
+        started_rx,
+        release_tx,
+    )
 }
 
 #[test]
@@ -76,7 +84,9 @@ fn the_worker_takes_what_is_waiting_up_to_max_batch() {
     let (held, started, release) = hold();
     queue.tell(held).unwrap();
     started.recv().unwrap();
-    let tickets: Vec<_> = (0..40).map(|n| queue.submit(Command::Add(n)).unwrap()).collect();
+    let tickets: Vec<_> = (0..40)
+        .map(|n| queue.submit(Command::Add(n)).unwrap())
+        .collect();
     release.send(()).unwrap();
     for ticket in tickets {
         ticket.wait().unwrap();
@@ -112,7 +122,11 @@ fn after_apply_a_reply_does_not_wait_for_on_batch_end() {
     let (held, started, release) = hold_batch_end();
     let ticket = queue.submit(held).unwrap();
     started.recv().unwrap();
-    assert_eq!(ticket.wait().unwrap(), 0, "ready while on_batch_end is still running");
+    assert_eq!(
+        ticket.wait().unwrap(),
+        0,
+        "ready while on_batch_end is still running"
+    );
     release.send(()).unwrap();
     queue.shutdown().unwrap();
 }
@@ -127,7 +141,9 @@ fn a_panic_in_on_batch_end_under_group_commit_fails_every_reply_of_the_batch() {
     let (held, started, release) = hold();
     queue.tell(held).unwrap();
     started.recv().unwrap();
-    let mut tickets: Vec<_> = (0..5).map(|n| queue.submit(Command::Add(n)).unwrap()).collect();
+    let mut tickets: Vec<_> = (0..5)
+        .map(|n| queue.submit(Command::Add(n)).unwrap())
+        .collect();
     tickets.push(queue.submit(Command::PanicAtBatchEnd).unwrap());
     let behind = queue.submit(Command::Add(9)); // accepted or refused: never reported done
     release.send(()).unwrap();

@@ -1,6 +1,6 @@
 //! A bounded channel on loom's primitives, with the semantics of the flume calls the crate
-//! uses: `send`, `try_send`, `send_timeout`, `recv`, `try_recv`, `len`, cloning either end, and
-//! disconnection when the last sender or the last receiver is dropped.
+//! uses: `send`, `try_send`, `send_timeout`, `recv`, `try_recv`, `len` (on either end), cloning
+//! either end, and disconnection when the last sender or the last receiver is dropped.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -144,6 +144,10 @@ impl<T> Receiver<T> {
             }
             self.chan.not_empty.wait(&mut state);
         }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.chan.state.lock().queue.len()
     }
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {

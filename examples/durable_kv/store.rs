@@ -1,0 +1,73 @@
+//! The durable key-value store: a state machine that logs every change before making it, and
+//! fsyncs once per batch.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+use singular_queue::{BatchInfo, StateMachine};
+
+use super::wal::{Op, Recovery, Wal};
+
+/// A map whose every change is in the write-ahead log before it is acknowledged (run it with
+/// [`ReplyMode::AfterBatch`](singular_queue::ReplyMode::AfterBatch)).
+pub(crate) struct DurableKv {
+    map: BTreeMap<String, String>,
+    wal: Wal,
+}
+
+pub(crate) enum Command {
+    Set { key: String, value: String },
+    Delete { key: String },
+    Get { key: String },
+}
+
+impl DurableKv {
+    /// Opens the store at `path`, rebuilding the map from the log.
+    pub(crate) fn open(path: &Path) -> io::Result<(DurableKv, Recovery)> {
+        let (wal, ops, recovery) = Wal::open(path)?;
+        let mut map = BTreeMap::new();
+        for op in ops {
+            apply_op(&mut map, op);
+        }
+        Ok((DurableKv { map, wal }, recovery))
+    }
+
+    /// The map as it stands.
+    pub(crate) fn map(&self) -> &BTreeMap<String, String> {
+        &self.map
+    }
+}
+
+/// Applies one logged change to the map; returns the value the key held before.
+pub(crate) fn apply_op(map: &mut BTreeMap<String, String>, op: Op) -> Option<String> {
+    match op {
+        Op::Set { key, value } => map.insert(key, value),
+        Op::Delete { key } => map.remove(&key),
+    }
+}
+
+// ANCHOR: state_machine
+impl StateMachine for DurableKv {
+    type Command = Command;
+    /// The value the key held before (`Set`, `Delete`) or holds (`Get`).
+    type Output = Option<String>;
+
+    fn apply(&mut self, command: Command) -> Option<String> {
+        let op = match command {
+            Command::Get { key } => return self.map.get(&key).cloned(),
+            Command::Set { key, value } => Op::Set { key, value },
+            Command::Delete { key } => Op::Delete { key },
+        };
+        // Log first: if the log cannot take it, panic, so the queue stops and no caller of
+        // this batch is told its write is done.
+        self.wal.append(&op).expect("append to the write-ahead log");
+        apply_op(&mut self.map, op)
+    }
+
+    fn on_batch_end(&mut self, _: BatchInfo) {
+        // One fsync for the whole batch: the group commit.
+        self.wal.commit().expect("fsync the write-ahead log");
+    }
+}
+// ANCHOR_END: state_machine
