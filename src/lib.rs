@@ -211,4 +211,8 @@ mod samples {
     struct BackpressureChapter;
     #[doc = include_str!("../book/src/nothing-lost.md")]
     struct NothingLost;
+    #[doc = include_str!("../book/src/calling-out.md")]
+    struct CallingOut;
+    #[doc = include_str!("../book/src/testing.md")]
+    struct Testing;
 }
