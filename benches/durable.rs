@@ -69,7 +69,7 @@ fn main() {
     println!();
     let logs = std::env::temp_dir();
     println!(
-        "medians of {RUNS} interleaved runs of {seconds} s each, logs in {}",
+        "medians of {RUNS} interleaved runs of {seconds} s each, logs under {}",
         logs.display()
     );
     for (clients, ratio) in ratios {

@@ -67,6 +67,18 @@ MUTATIONS = {
         "std::mem::forget(reply);",
         "shutdown_now_racing_a_waiter_applies_or_returns_the_command_and_wakes_the_waiter",
     ),
+    "group-commit-replies-before-commit": (
+        "src/worker.rs",
+        "if self.config.reply_mode == ReplyMode::AfterBatch =>",
+        "if false && self.config.reply_mode == ReplyMode::AfterBatch =>",
+        "group_commit_never_replies_before_the_batch_is_committed",
+    ),
+    "failed-commit-reports-done": (
+        "src/worker.rs",
+        "let failure = self.poison.clone().map(WaitError::Panicked);",
+        "let failure: Option<WaitError> = None;",
+        "a_failed_commit_fails_every_reply_of_its_batch",
+    ),
     "reject-loses-the-command": (
         "src/shared.rs",
         "Decision::RejectIfFull | Decision::Reject => Err(SubmitError::Full(message)),",

@@ -10,9 +10,11 @@
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchInfo {
-    /// How many commands the batch applied (at least 1).
+    /// How many commands of the batch `apply` ran on (at least 1; a command whose `apply`
+    /// panicked under [`OnPanic::Continue`](crate::OnPanic::Continue) counts).
     pub size: usize,
-    /// How many commands were waiting in the queue when the batch ended.
+    /// How many messages were waiting in the queue when the batch ended (during a shutdown,
+    /// this may count the shutdown's own stop message).
     pub remaining: usize,
 }
 

@@ -123,7 +123,8 @@ impl<S: StateMachine> Builder<S> {
         self
     }
 
-    /// Whether to measure how long each command waits in the queue, for
+    /// Whether to measure how long each command waits, from its submit (including any wait
+    /// for room) until the worker takes it, for
     /// [`Stats::max_queue_time`](crate::Stats::max_queue_time) and
     /// [`Stats::mean_queue_time`](crate::Stats::mean_queue_time) (default off: it reads the
     /// clock twice per command, once on each side).

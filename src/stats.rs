@@ -62,8 +62,9 @@ pub struct Stats {
     pub batches: u64,
     /// The most commands the worker has taken in one batch.
     pub max_batch_size: u64,
-    /// The longest a command waited in the queue, from acceptance until the worker took it.
-    /// Zero unless [`Builder::track_queue_time`](crate::Builder::track_queue_time) is on.
+    /// The longest a command waited, from its submit (including any wait for room) until the
+    /// worker took it. Zero unless
+    /// [`Builder::track_queue_time`](crate::Builder::track_queue_time) is on.
     pub max_queue_time: Duration,
     /// Commands waiting in the queue now.
     pub depth: usize,

@@ -73,7 +73,12 @@ impl<S: StateMachine> Worker<S> {
     /// Waits for a command, then takes every command already waiting, up to `max_batch`, and
     /// ends the batch. Returns `false` once `Stop` has arrived.
     fn run_batch(&mut self) -> bool {
-        let mut next = self.rx.recv().ok();
+        // Only a `Stop` ends the worker; a disconnected channel (impossible while `Shared` holds
+        // both ends) would end it too, rather than spin.
+        let Ok(first) = self.rx.recv() else {
+            return false;
+        };
+        let mut next = Some(first);
         let (mut taken, mut applied) = (0, 0);
         while let Some(message) = next.take() {
             let Message::Apply {
@@ -145,7 +150,10 @@ impl<S: StateMachine> Worker<S> {
         for (reply, output) in self.pending.drain(..) {
             match &failure {
                 None => deliver(Some(reply), Ok(output)),
-                Some(error) => deliver(Some(reply), Err(error.clone())),
+                Some(error) => {
+                    deliver(Some(reply), Err(error.clone()));
+                    deliver(None, Ok(output)); // dropped under `catch`, like any output
+                }
             }
         }
     }

@@ -179,3 +179,45 @@ fn queue_time_is_measured_only_when_asked() {
         }
     }
 }
+
+/// Panics when dropped: user code that runs wherever an output is discarded.
+struct Grenade;
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("dropped a grenade");
+        }
+    }
+}
+
+#[test]
+fn outputs_of_a_failed_group_commit_are_dropped_without_taking_the_worker_down() {
+    std::panic::set_hook(Box::new(|_| {}));
+    struct Armory {
+        fail_commit: bool,
+    }
+    impl StateMachine for Armory {
+        type Command = bool;
+        type Output = Grenade;
+        fn apply(&mut self, fail_commit: bool) -> Grenade {
+            self.fail_commit |= fail_commit;
+            Grenade
+        }
+        fn on_batch_end(&mut self, _: BatchInfo) {
+            assert!(!self.fail_commit, "commit failed");
+        }
+    }
+    let queue = SingularQueue::builder(Armory { fail_commit: false })
+        .reply_mode(ReplyMode::AfterBatch)
+        .spawn()
+        .unwrap();
+    let error = queue.call(true).err().expect("the commit failed");
+    assert!(error.is_panicked());
+    // The worker is alive: it refuses (the state is poisoned) rather than hanging.
+    assert!(queue.call(false).err().expect("poisoned").is_closed());
+    let Err(poisoned) = queue.shutdown() else {
+        panic!("the failed commit poisons the state")
+    };
+    assert_eq!(poisoned.message(), "commit failed");
+}

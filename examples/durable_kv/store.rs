@@ -9,8 +9,13 @@ use singular_queue::{BatchInfo, StateMachine};
 
 use super::wal::{Op, Recovery, Wal};
 
-/// A map whose every change is in the write-ahead log before it is acknowledged (run it with
-/// [`ReplyMode::AfterBatch`](singular_queue::ReplyMode::AfterBatch)).
+/// A map whose every change is in the write-ahead log before it is acknowledged.
+///
+/// Run it with [`ReplyMode::AfterBatch`](singular_queue::ReplyMode::AfterBatch), so that a
+/// write is acknowledged only after its batch's fsync, and with the default
+/// [`OnPanic::Stop`](singular_queue::OnPanic::Stop): a failed append or fsync panics, and the
+/// queue must stop there. Carrying on (`OnPanic::Continue`) could leave a torn record in the
+/// middle of the log, and replay would then drop every write after it.
 pub(crate) struct DurableKv {
     map: BTreeMap<String, String>,
     wal: Wal,

@@ -5,12 +5,12 @@
 //! loom explores every interleaving of them.
 #![cfg(singular_queue_loom)]
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
+use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 use singular_queue::{
-    BlockFor, DropOldest, OnPanic, Reject, SingularQueue, StateMachine, Stats, WaitError,
+    BatchInfo, BlockFor, DropOldest, OnPanic, Reject, ReplyMode, SingularQueue, StateMachine,
+    Stats, WaitError,
 };
 
 /// The preemption bound used unless `LOOM_MAX_PREEMPTIONS` says otherwise.
@@ -18,17 +18,27 @@ const PREEMPTION_BOUND: usize = 3;
 
 /// Runs `model` under loom and reports how many interleavings it explored.
 fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
-    static ITERATIONS: AtomicUsize = AtomicUsize::new(0);
+    // Counted outside the model, with std's atomics: not part of what loom explores.
+    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&iterations);
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = builder.preemption_bound.or(Some(PREEMPTION_BOUND));
     let bound = builder.preemption_bound;
-    let start = ITERATIONS.load(Relaxed);
     builder.check(move || {
-        ITERATIONS.fetch_add(1, Relaxed);
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         model();
     });
-    let explored = ITERATIONS.load(Relaxed) - start;
+    let explored = iterations.load(std::sync::atomic::Ordering::Relaxed);
     println!("loom model {name}: {explored} iterations, preemption bound {bound:?}");
+}
+
+/// Silences the report of the panics the models cause on purpose, and only those.
+fn quiet_planted_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        if !info.to_string().contains("asked to panic") {
+            eprintln!("{info}");
+        }
+    }));
 }
 
 /// Records each command; `u32::MAX` panics.
@@ -95,7 +105,7 @@ fn a_ticket_dropped_before_during_or_after_completion_leaves_the_command_applied
 
 #[test]
 fn a_panic_in_apply_wakes_the_waiter_with_an_error() {
-    std::panic::set_hook(Box::new(|_| {}));
+    quiet_planted_panics();
     check("a_panic_in_apply_wakes_the_waiter_with_an_error", || {
         let queue = SingularQueue::builder(Log::default())
             .capacity(1)
@@ -288,5 +298,88 @@ fn block_for_racing_the_worker_is_accepted_or_timed_out_never_both() {
         let stats = handle.stats();
         assert_eq!(stats.timed_out + stats.submitted, 2);
         assert_accounted(&stats, log.len());
+    });
+}
+
+/// Counts its commits; `on_batch_end` panics once asked to.
+struct Committing {
+    applied: usize,
+    committed: Arc<AtomicUsize>,
+    fail_commit: bool,
+}
+
+impl StateMachine for Committing {
+    type Command = bool;
+    type Output = usize;
+    fn apply(&mut self, fail_commit: bool) -> usize {
+        self.fail_commit |= fail_commit;
+        self.applied += 1;
+        self.applied
+    }
+    fn on_batch_end(&mut self, _: BatchInfo) {
+        assert!(!self.fail_commit, "asked to panic");
+        self.committed.store(self.applied, Ordering::Release);
+    }
+}
+
+fn committing_queue(committed: &Arc<AtomicUsize>) -> SingularQueue<Committing> {
+    SingularQueue::builder(Committing {
+        applied: 0,
+        committed: Arc::clone(committed),
+        fail_commit: false,
+    })
+    .capacity(2)
+    .reply_mode(ReplyMode::AfterBatch)
+    .spawn()
+    .unwrap()
+}
+
+#[test]
+fn group_commit_never_replies_before_the_batch_is_committed() {
+    check(
+        "group_commit_never_replies_before_the_batch_is_committed",
+        || {
+            let committed = Arc::new(AtomicUsize::new(0));
+            let queue = committing_queue(&committed);
+            let handle = queue.handle();
+            let (watch, other) = (
+                Arc::clone(&committed),
+                thread::spawn(move || handle.call(false)),
+            );
+            let mine = queue.call(false).unwrap();
+            assert!(committed.load(Ordering::Acquire) >= mine);
+            let theirs = other.join().unwrap().unwrap();
+            assert!(watch.load(Ordering::Acquire) >= theirs);
+            let handle = queue.handle();
+            assert_eq!(queue.shutdown().unwrap().applied, 2);
+            assert_accounted(&handle.stats(), 2);
+        },
+    );
+}
+
+#[test]
+fn a_failed_commit_fails_every_reply_of_its_batch() {
+    quiet_planted_panics();
+    check("a_failed_commit_fails_every_reply_of_its_batch", || {
+        let committed = Arc::new(AtomicUsize::new(0));
+        let queue = committing_queue(&committed);
+        let handle = queue.handle();
+        let other = thread::spawn(move || handle.call(false));
+        let mine = queue.call(true);
+        // Whatever the batching, the failing command's reply is an error, and a reply that
+        // came back Ok belongs to a batch that committed before the failure.
+        assert!(mine.unwrap_err().is_panicked());
+        match other.join().unwrap() {
+            Ok(applied) => {
+                assert!(committed.load(Ordering::Acquire) >= applied)
+            }
+            Err(error) => {
+                assert!(error.is_panicked() || error.is_closed() || error.is_not_applied())
+            }
+        }
+        assert!(
+            queue.shutdown().is_err(),
+            "a failed commit poisons the state"
+        );
     });
 }

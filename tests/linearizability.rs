@@ -1,0 +1,222 @@
+//! Linearizability: threads run random `call`s (get / set / compare-and-set / delete) against a
+//! key-value state machine, recording when each operation was invoked and when it returned. A
+//! Wing & Gong search (with Lowe's memoisation) must find, for every key, an order of the
+//! operations that respects real time and explains every result.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::thread;
+use std::time::Instant;
+
+use singular_queue::{SingularQueue, StateMachine};
+
+const THREADS: usize = 6;
+const OPS_PER_THREAD: usize = 120;
+const KEYS: u64 = 8;
+const RUNS: usize = 10;
+
+/// One operation on one key's register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Get,
+    Set(u64),
+    /// Sets `new` if the value is `expected`.
+    Cas {
+        expected: Option<u64>,
+        new: u64,
+    },
+    Delete,
+}
+
+/// What an operation returned: the value before it (`Get`: the value), and for `Cas`,
+/// whether it swapped.
+type Output = (Option<u64>, bool);
+
+/// The sequential specification of one key: applies `op` to `value`.
+fn step(value: Option<u64>, op: Op) -> (Option<u64>, Output) {
+    match op {
+        Op::Get => (value, (value, false)),
+        Op::Set(new) => (Some(new), (value, true)),
+        Op::Cas { expected, new } if value == expected => (Some(new), (value, true)),
+        Op::Cas { .. } => (value, (value, false)),
+        Op::Delete => (None, (value, value.is_some())),
+    }
+}
+
+/// The key-value store under test: the same specification, for every key.
+#[derive(Default)]
+struct Kv(HashMap<u64, u64>);
+
+impl StateMachine for Kv {
+    type Command = (u64, Op);
+    type Output = Output;
+
+    fn apply(&mut self, (key, op): (u64, Op)) -> Output {
+        let (next, output) = step(self.0.get(&key).copied(), op);
+        match next {
+            Some(value) => self.0.insert(key, value),
+            None => self.0.remove(&key),
+        };
+        output
+    }
+}
+
+/// An operation as a client saw it: invoked at `start`, returned `output` at `end`.
+#[derive(Clone, Copy, Debug)]
+struct Event {
+    op: Op,
+    output: Output,
+    start: Instant,
+    end: Instant,
+}
+
+/// Whether some order of `history` respects real time (an operation that returned before
+/// another was invoked comes first) and explains every output, starting from `initial`.
+fn linearizable(history: &[Event], initial: Option<u64>) -> bool {
+    assert!(
+        history.len() <= 128,
+        "the search tracks done operations in a u128"
+    );
+    let mut failed = HashSet::new();
+    search(history, 0, initial, &mut failed)
+}
+
+fn search(
+    history: &[Event],
+    done: u128,
+    value: Option<u64>,
+    failed: &mut HashSet<(u128, Option<u64>)>,
+) -> bool {
+    let pending = || (0..history.len()).filter(move |&i| done & (1 << i) == 0);
+    let Some(first_end) = pending().map(|i| history[i].end).min() else {
+        return true;
+    };
+    if failed.contains(&(done, value)) {
+        return false;
+    }
+    // Any pending operation invoked before every pending one returned may go next.
+    for i in pending().filter(|&i| history[i].start <= first_end) {
+        let (next, output) = step(value, history[i].op);
+        if output == history[i].output && search(history, done | (1 << i), next, failed) {
+            return true;
+        }
+    }
+    failed.insert((done, value));
+    false
+}
+
+/// Runs the workload once and returns each key's history.
+fn record_histories(seed: u64) -> HashMap<u64, Vec<Event>> {
+    let queue = SingularQueue::builder(Kv::default())
+        .capacity(4)
+        .spawn()
+        .unwrap();
+    let events: Vec<(u64, Event)> = thread::scope(|scope| {
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let handle = queue.handle();
+                scope.spawn(move || {
+                    let random = RandomState::new();
+                    let mut events = Vec::with_capacity(OPS_PER_THREAD);
+                    for i in 0..OPS_PER_THREAD {
+                        let roll = random.hash_one((seed, t, i));
+                        let key = roll % KEYS;
+                        let value = (roll >> 8) % 4;
+                        let op = match (roll >> 16) % 4 {
+                            0 => Op::Get,
+                            1 => Op::Set(value),
+                            2 => Op::Cas {
+                                expected: (value % 2 == 0).then_some(value / 2),
+                                new: value,
+                            },
+                            _ => Op::Delete,
+                        };
+                        let start = Instant::now();
+                        let output = handle.call((key, op)).unwrap();
+                        let end = Instant::now();
+                        events.push((
+                            key,
+                            Event {
+                                op,
+                                output,
+                                start,
+                                end,
+                            },
+                        ));
+                    }
+                    events
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    queue.shutdown().unwrap();
+    let mut histories: HashMap<u64, Vec<Event>> = HashMap::new();
+    for (key, event) in events {
+        histories.entry(key).or_default().push(event);
+    }
+    histories
+}
+
+#[test]
+fn every_run_of_concurrent_calls_is_linearizable() {
+    let mut checked = 0;
+    for run in 0..RUNS {
+        for (key, history) in record_histories(run as u64) {
+            assert!(
+                linearizable(&history, None),
+                "run {run}, key {key}: {history:#?}"
+            );
+            checked += history.len();
+        }
+    }
+    println!("{RUNS} runs, {checked} operations, every key's history linearizable");
+    assert_eq!(checked, RUNS * THREADS * OPS_PER_THREAD);
+}
+
+/// Builds a history from `(op, output, start, end)` with times in ticks from a common origin.
+fn history(events: &[(Op, Output, u32, u32)]) -> Vec<Event> {
+    let origin = Instant::now();
+    let at = |tick: u32| origin + std::time::Duration::from_micros(u64::from(tick));
+    events
+        .iter()
+        .map(|&(op, output, start, end)| Event {
+            op,
+            output,
+            start: at(start),
+            end: at(end),
+        })
+        .collect()
+}
+
+#[test]
+fn the_checker_rejects_a_history_that_is_not_linearizable() {
+    // A set of 1 returns; a get that starts afterwards still sees nothing.
+    let stale_read = history(&[
+        (Op::Set(1), (None, true), 0, 1),
+        (Op::Get, (None, false), 2, 3),
+    ]);
+    assert!(!linearizable(&stale_read, None));
+    // Two compare-and-sets from empty cannot both succeed.
+    let cas = Op::Cas {
+        expected: None,
+        new: 5,
+    };
+    let double_cas = history(&[(cas, (None, true), 0, 10), (cas, (None, true), 1, 11)]);
+    assert!(!linearizable(&double_cas, None));
+}
+
+#[test]
+fn the_checker_accepts_overlapping_operations_in_either_order() {
+    // The get overlaps the set, so it may see the value before or after it.
+    for seen in [None, Some(1)] {
+        let overlap = history(&[
+            (Op::Set(1), (None, true), 0, 10),
+            (Op::Get, (seen, false), 5, 6),
+        ]);
+        assert!(linearizable(&overlap, None), "get saw {seen:?}");
+    }
+}
