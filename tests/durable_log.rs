@@ -87,3 +87,62 @@ fn the_checksum_is_crc32_ieee() {
     assert_eq!(wal::crc32(b"123456789"), 0xCBF4_3926);
     assert_eq!(wal::crc32(b""), 0);
 }
+
+mod fuzz {
+    //! Replay under random bytes: never a panic, always the longest valid prefix.
+
+    use proptest::prelude::*;
+
+    use super::wal::{Op, encode, replay};
+
+    fn op() -> impl Strategy<Value = Op> {
+        let text = "[a-z0-9é]{0,12}";
+        prop_oneof![
+            (text, text).prop_map(|(key, value)| Op::Set { key, value }),
+            text.prop_map(|key| Op::Delete { key }),
+        ]
+    }
+
+    /// What replay must return for `bytes`: it decodes whole records, and the bytes it kept
+    /// are exactly those records re-encoded, and no further record can be decoded after them.
+    fn check_longest_valid_prefix(bytes: &[u8]) -> Vec<Op> {
+        let (ops, valid) = replay(bytes);
+        let reencoded: Vec<u8> = ops.iter().flat_map(encode).collect();
+        assert_eq!(reencoded, bytes[..valid]);
+        assert!(replay(&bytes[valid..]).0.is_empty(), "replay stopped early");
+        ops
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn arbitrary_bytes_replay_to_a_valid_prefix_without_panicking(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            check_longest_valid_prefix(&bytes);
+        }
+
+        #[test]
+        fn a_damaged_log_keeps_exactly_the_records_before_the_damage(
+            ops in proptest::collection::vec(op(), 1..20),
+            at in any::<prop::sample::Index>(),
+            damage in 0..3u8,
+            noise in proptest::collection::vec(1..=255u8, 1..8),
+        ) {
+            let records: Vec<Vec<u8>> = ops.iter().map(encode).collect();
+            let mut bytes: Vec<u8> = records.concat();
+            let at = at.index(bytes.len());
+            match damage {
+                0 => bytes[at] ^= noise[0],                      // flip bits in a byte
+                1 => bytes.truncate(at),                         // torn tail
+                _ => bytes.splice(at..at, noise.iter().copied()).for_each(drop), // inserted garbage
+            }
+            // Records wholly before the damaged byte survive; the damaged one and all after go.
+            let mut end = 0;
+            let intact = records.iter().take_while(|r| { end += r.len(); end <= at }).count();
+            let replayed = check_longest_valid_prefix(&bytes);
+            prop_assert_eq!(replayed, ops[..intact].to_vec());
+        }
+    }
+}

@@ -108,3 +108,41 @@ fn a_blocking_tell_from_apply_on_a_full_queue_fails_instead_of_waiting() {
         "the tell that fitted was applied after the outer command"
     );
 }
+
+/// Calls its own queue from `on_batch_end`, a hook, once armed.
+#[derive(Default)]
+struct HookCaller {
+    me: Option<Handle<HookCaller>>,
+    armed: bool,
+    refused: Vec<bool>,
+}
+
+impl StateMachine for HookCaller {
+    type Command = Option<Handle<HookCaller>>;
+    type Output = ();
+
+    fn apply(&mut self, me: Option<Handle<HookCaller>>) {
+        self.armed = me.is_some();
+        self.me = me;
+    }
+
+    fn on_batch_end(&mut self, _: singular_queue::BatchInfo) {
+        if let (true, Some(me)) = (self.armed, &self.me) {
+            let refused = me.call(None).err().is_some_and(|e| e.is_reentrant());
+            self.refused.push(refused);
+            self.armed = false;
+        }
+    }
+}
+
+#[test]
+fn calling_its_own_queue_from_a_hook_is_refused() {
+    // Replies after each batch ends, so the hook has run when the call returns.
+    let queue = SingularQueue::builder(HookCaller::default())
+        .reply_mode(singular_queue::ReplyMode::AfterBatch)
+        .spawn()
+        .unwrap();
+    queue.call(Some(queue.handle())).unwrap();
+    let state = queue.shutdown().unwrap();
+    assert_eq!(state.refused, [true]);
+}
