@@ -44,9 +44,10 @@ MUTATIONS = {
     ),
     "reply-notify-before-store": (
         "src/reply.rs",
-        "*slot.state.lock() = State::Ready(result);\n            slot.ready.notify_one();",
+        "let before = std::mem::replace(&mut *slot.state.lock(), State::Ready(result));\n"
+        "            slot.ready.notify_one();",
         "slot.ready.notify_one();\n            crate::sync::spin_hint();\n"
-        "            *slot.state.lock() = State::Ready(result);",
+        "            let before = std::mem::replace(&mut *slot.state.lock(), State::Ready(result));",
         "ticket_completion_racing_its_waiter_always_wakes_it",
     ),
     "evict-without-telling-the-submitter": (
@@ -78,6 +79,19 @@ MUTATIONS = {
         "let failure = self.poison.clone().map(WaitError::Panicked);",
         "let failure: Option<WaitError> = None;",
         "a_failed_commit_fails_every_reply_of_its_batch",
+    ),
+    "ticket-keeps-the-first-waker": (
+        "src/reply.rs",
+        "_ => *waker = Some(cx.waker().clone()),",
+        "None => *waker = Some(cx.waker().clone()),\n                Some(_) => {}",
+        "async_ticket_completion_racing_poll_and_a_replaced_waker_always_wakes_the_task",
+    ),
+    "room-no-second-try-after-registering": (
+        "src/shared.rs",
+        "self.room.register(cx.waker());\n            let pending = match self.try_offer(pending) {\n"
+        "                Ok(result) => return Poll::Ready(result),\n                Err(full) => full,\n            };",
+        "self.room.register(cx.waker());",
+        "an_async_submit_waiting_for_room_is_woken_when_the_worker_frees_a_slot",
     ),
     "reject-loses-the-command": (
         "src/shared.rs",

@@ -28,3 +28,14 @@ fn hold_for_every_state_machine<S: StateMachine, T: Send>() {
     send::<Ticket<T>>();
     send::<SingularQueue<S>>();
 }
+
+/// The futures of the async calls are `Send` for every state machine, so they can be spawned on
+/// multi-threaded executors.
+#[allow(dead_code)]
+fn async_calls_are_send<S: StateMachine>(handle: &Handle<S>, commands: [S::Command; 3]) {
+    fn send<X: Send>(_: &X) {}
+    let [a, b, c] = commands;
+    send(&handle.call_async(a));
+    send(&handle.submit_async(b));
+    send(&handle.tell_async(c));
+}

@@ -179,6 +179,65 @@ impl<S: StateMachine> Handle<S> {
         self.shared.send(command, None, Limit::Within(timeout))
     }
 
+    /// Like [`call`](Handle::call), from async code, on any executor: waiting for room and
+    /// waiting for the output suspend the task instead of blocking its thread.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future while it waits **for room** drops the command with it: it was never
+    /// accepted, and nothing counts it. Dropping it while it waits **for the output** leaves
+    /// the command accepted: it is applied exactly once and its output is discarded.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Handle::call).
+    pub async fn call_async(
+        &self,
+        command: S::Command,
+    ) -> Result<S::Output, CallError<S::Command>> {
+        if self.shared.is_worker() {
+            return Err(self.shared.refuse_reentrant(command));
+        }
+        Ok(self.submit_async(command).await?.await?)
+    }
+
+    /// Like [`submit`](Handle::submit), from async code: if the policy waits for room
+    /// ([`Block`](crate::Block), [`BlockFor`](crate::BlockFor)), the task waits, not the thread.
+    /// A [`BlockFor`](crate::BlockFor) deadline needs no timer runtime: the crate wakes the task
+    /// from a small timer thread of its own. `Reject` and `DropOldest` behave exactly as
+    /// `submit` does.
+    ///
+    /// # Cancel safety
+    ///
+    /// The only await point is the wait for room. Dropping the future there drops the command
+    /// with it, unaccepted. Once the future returns a ticket the command is accepted.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Handle::submit).
+    pub async fn submit_async(
+        &self,
+        command: S::Command,
+    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
+        let (reply, slot) = reply::pair();
+        self.shared.send_async(command, Some(reply)).await?;
+        Ok(Ticket::new(slot))
+    }
+
+    /// Like [`tell`](Handle::tell), from async code: waiting for room suspends the task.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`submit_async`](Handle::submit_async): dropped while waiting for room, the command
+    /// is dropped with the future, unaccepted; once the future completes, it is accepted.
+    ///
+    /// # Errors
+    ///
+    /// As [`tell`](Handle::tell).
+    pub async fn tell_async(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
+        self.shared.send_async(command, None).await
+    }
+
     /// A snapshot of the queue's counters.
     pub fn stats(&self) -> Stats {
         self.shared.stats()

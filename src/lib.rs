@@ -136,6 +136,33 @@
 //! assert_eq!(stats.submitted + stats.rejected, 100);
 //! ```
 //!
+//! # Async callers
+//!
+//! The crate needs no runtime. [`Handle::call_async`], [`Handle::submit_async`] and
+//! [`Handle::tell_async`] wait for room as tasks rather than blocking a thread, and a
+//! [`Ticket`] is a `Future` of its output, on any executor:
+//!
+//! ```
+//! use singular_queue::{SingularQueue, StateMachine};
+//! # struct Counter(u64);
+//! # impl StateMachine for Counter {
+//! #     type Command = u64;
+//! #     type Output = u64;
+//! #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+//! # }
+//!
+//! let queue = SingularQueue::new(Counter(0));
+//! let total = futures::executor::block_on(async {
+//!     queue.tell_async(2).await.unwrap();
+//!     queue.call_async(3).await.unwrap()
+//! });
+//! assert_eq!(total, 5);
+//! ```
+//!
+//! Dropping one of these futures while it waits for room drops its command with it,
+//! unaccepted; dropping it while it waits for the output leaves the command accepted, and
+//! applied exactly once.
+//!
 //! # Nothing is lost
 //!
 //! Every command you hand over is applied exactly once, or handed back to you
@@ -175,11 +202,13 @@ mod poisoned;
 mod queue;
 mod reentrancy;
 mod reply;
+mod room;
 mod shared;
 mod state_machine;
 mod stats;
 mod sync;
 mod ticket;
+mod timer;
 mod worker;
 
 pub use backpressure::{Backpressure, Block, BlockFor, Decision, DropOldest, Load, Reject};
@@ -211,6 +240,8 @@ mod samples {
     struct BackpressureChapter;
     #[doc = include_str!("../book/src/nothing-lost.md")]
     struct NothingLost;
+    #[doc = include_str!("../book/src/async.md")]
+    struct Async;
     #[doc = include_str!("../book/src/calling-out.md")]
     struct CallingOut;
     #[doc = include_str!("../book/src/testing.md")]

@@ -145,6 +145,27 @@ impl<S: StateMachine> SingularQueue<S> {
         self.handle.tell_timeout(command, timeout)
     }
 
+    /// Same as [`Handle::call_async`].
+    pub async fn call_async(
+        &self,
+        command: S::Command,
+    ) -> Result<S::Output, CallError<S::Command>> {
+        self.handle.call_async(command).await
+    }
+
+    /// Same as [`Handle::submit_async`].
+    pub async fn submit_async(
+        &self,
+        command: S::Command,
+    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
+        self.handle.submit_async(command).await
+    }
+
+    /// Same as [`Handle::tell_async`].
+    pub async fn tell_async(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
+        self.handle.tell_async(command).await
+    }
+
     /// Same as [`Handle::stats`].
     pub fn stats(&self) -> Stats {
         self.handle.stats()

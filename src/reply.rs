@@ -1,5 +1,7 @@
 //! The one-shot slot through which the worker hands a command's output to its ticket.
 
+use std::task::{Context, Poll, Waker};
+
 use crate::WaitError;
 use crate::sync::{Arc, Condvar, Instant, Mutex};
 
@@ -16,7 +18,8 @@ pub(crate) struct Slot<T> {
 }
 
 enum State<T> {
-    Pending,
+    /// Not completed yet; the waker of the task that last polled, if a task is waiting.
+    Pending(Option<Waker>),
     Ready(Result<T, WaitError>),
     Taken,
 }
@@ -24,7 +27,7 @@ enum State<T> {
 /// Makes a connected reply and slot.
 pub(crate) fn pair<T>() -> (Reply<T>, Arc<Slot<T>>) {
     let slot = Arc::new(Slot {
-        state: Mutex::new(State::Pending),
+        state: Mutex::new(State::Pending(None)),
         ready: Condvar::new(),
     });
     let reply = Reply {
@@ -43,8 +46,13 @@ impl<T> Reply<T> {
 
     fn complete(&mut self, result: Result<T, WaitError>) {
         if let Some(slot) = self.slot.take() {
-            *slot.state.lock() = State::Ready(result);
+            let before = std::mem::replace(&mut *slot.state.lock(), State::Ready(result));
             slot.ready.notify_one();
+            // Woken after the state is stored and the lock released: the task's next poll
+            // finds the result (hazard 4).
+            if let State::Pending(Some(waker)) = before {
+                waker.wake();
+            }
         }
     }
 }
@@ -66,6 +74,22 @@ impl<T> Slot<T> {
     /// Takes the result if it has arrived.
     pub(crate) fn try_take(&self) -> Option<Result<T, WaitError>> {
         take(&mut self.state.lock())
+    }
+
+    /// Takes the result if it has arrived; otherwise keeps `cx`'s waker, replacing the one a
+    /// previous poll left, so the latest poller is the one woken.
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T, WaitError>> {
+        let mut state = self.state.lock();
+        if let Some(result) = take(&mut state) {
+            return Poll::Ready(result);
+        }
+        if let State::Pending(waker) = &mut *state {
+            match waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
+            }
+        }
+        Poll::Pending
     }
 
     /// Blocks until the result arrives, then takes it.
@@ -96,8 +120,8 @@ impl<T> Slot<T> {
 fn take<T>(state: &mut State<T>) -> Option<Result<T, WaitError>> {
     match std::mem::replace(state, State::Taken) {
         State::Ready(result) => Some(result),
-        State::Pending => {
-            *state = State::Pending;
+        State::Pending(waker) => {
+            *state = State::Pending(waker);
             None
         }
         State::Taken => panic!("the ticket's result was already taken"),

@@ -1,14 +1,20 @@
 //! The part of a queue that its handles, its owner and its worker share.
 
 use crate::backpressure::{Backpressure, Decision, Limit, Load};
+use std::future::poll_fn;
+use std::task::Poll;
+use std::time::Duration;
+
 use crate::gate::Gate;
 use crate::message::Message;
 use crate::reentrancy;
 use crate::reply::Reply;
+use crate::room::Room;
 use crate::stats::Counters;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use crate::sync::{Instant, spin_hint};
+use crate::timer;
 use crate::{CallError, StateMachine, Stats, SubmitError, WaitError};
 
 /// Receives each command that [`DropOldest`](crate::DropOldest) evicts.
@@ -28,6 +34,7 @@ pub(crate) struct Shared<S: StateMachine> {
     /// A receiver for the submit side, used only to evict the oldest command.
     rx: Receiver<Message<S>>,
     gate: Gate,
+    room: Room,
     config: SubmitConfig<S::Command>,
     pub(crate) counters: Counters,
     /// Set by `shutdown_now`: the worker sets aside every command it receives from then on.
@@ -45,6 +52,7 @@ impl<S: StateMachine> Shared<S> {
             tx,
             rx,
             gate: Gate::new(),
+            room: Room::new(),
             config,
             counters: Counters::default(),
             stop_now: AtomicBool::new(false),
@@ -61,6 +69,37 @@ impl<S: StateMachine> Shared<S> {
         let Some(_pass) = self.gate.enter() else {
             return Err(self.refused(SubmitError::Closed(command)));
         };
+        let (message, decision) = self.prepare(command, reply, limit);
+        self.settle(self.offer(message, decision))
+    }
+
+    /// Like [`send`](Shared::send), but a submitter that must wait for room waits as a task,
+    /// without blocking its thread. Dropping the future while it waits drops the command with
+    /// it, unaccepted.
+    pub(crate) async fn send_async(
+        &self,
+        command: S::Command,
+        reply: Option<Reply<S::Output>>,
+    ) -> Result<(), SubmitError<S::Command>> {
+        let Some(_pass) = self.gate.enter() else {
+            return Err(self.refused(SubmitError::Closed(command)));
+        };
+        let (message, decision) = self.prepare(command, reply, Limit::Policy);
+        let offered = match decision {
+            Decision::Wait => self.offer_async(message, None).await,
+            Decision::WaitFor(timeout) => self.offer_async(message, Some(timeout)).await,
+            other => self.offer(message, other),
+        };
+        self.settle(offered)
+    }
+
+    /// Asks the policy what to do if the queue is full, and wraps the command for the channel.
+    fn prepare(
+        &self,
+        command: S::Command,
+        reply: Option<Reply<S::Output>>,
+        limit: Limit,
+    ) -> (Message<S>, Decision) {
         // The worker must never wait for room in its own queue: it is the one who makes room.
         let limit = if self.is_worker() {
             Limit::NoWait
@@ -76,7 +115,12 @@ impl<S: StateMachine> Shared<S> {
             reply,
             enqueued,
         };
-        match self.offer(message, decision) {
+        (message, decision)
+    }
+
+    /// Counts an offer's outcome, and hands a refused command back.
+    fn settle(&self, offered: Result<(), Refusal<S>>) -> Result<(), SubmitError<S::Command>> {
+        match offered {
             Ok(()) => {
                 self.counters.submitted.add(1);
                 Ok(())
@@ -85,15 +129,64 @@ impl<S: StateMachine> Shared<S> {
         }
     }
 
+    /// Offers a message, waiting as a task for room until it fits or `timeout` passes.
+    async fn offer_async(
+        &self,
+        message: Message<S>,
+        timeout: Option<Duration>,
+    ) -> Result<(), Refusal<S>> {
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        let mut message = Some(message);
+        let mut timer_set = false;
+        poll_fn(|cx| {
+            let pending = message.take().expect("polled after completion");
+            let pending = match self.try_offer(pending) {
+                Ok(result) => return Poll::Ready(result),
+                Err(full) => full,
+            };
+            // Register, then try once more: a slot freed in between would wake nobody.
+            self.room.register(cx.waker());
+            let pending = match self.try_offer(pending) {
+                Ok(result) => return Poll::Ready(result),
+                Err(full) => full,
+            };
+            if let Some(deadline) = deadline {
+                if Instant::now() >= deadline {
+                    return Poll::Ready(Err(SubmitError::Timeout(pending)));
+                }
+                if !timer_set {
+                    timer::wake_at(deadline, cx.waker().clone());
+                    timer_set = true;
+                }
+            }
+            message = Some(pending);
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// One non-blocking offer: `Ok` with the outcome, or `Err` with the message if full.
+    fn try_offer(&self, message: Message<S>) -> Result<Result<(), Refusal<S>>, Message<S>> {
+        match self.tx.try_send(message) {
+            Ok(()) => Ok(Ok(())),
+            Err(TrySendError::Full(message)) => Err(message),
+            Err(TrySendError::Disconnected(message)) => Ok(Err(SubmitError::Closed(message))),
+        }
+    }
+
+    /// Called by the worker each time it takes a message: wakes async submitters waiting for room.
+    pub(crate) fn slot_freed(&self) {
+        self.room.wake_all();
+    }
+
     /// Offers a message to the channel and carries out `decision` if it is full.
     fn offer(&self, message: Message<S>, decision: Decision) -> Result<(), Refusal<S>> {
         if decision == Decision::Reject {
             return Err(SubmitError::Full(message));
         }
-        let message = match self.tx.try_send(message) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Full(message)) => message,
-            Err(TrySendError::Disconnected(message)) => return Err(SubmitError::Closed(message)),
+        let message = match self.try_offer(message) {
+            Ok(offered) => return offered,
+            Err(full) => full,
         };
         match decision {
             Decision::Wait => self
@@ -120,11 +213,10 @@ impl<S: StateMachine> Shared<S> {
     /// applying it, so the command in progress can never be evicted.
     fn send_evicting(&self, mut message: Message<S>) -> Result<(), Refusal<S>> {
         loop {
-            match self.tx.try_send(message) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Full(back)) => message = back,
-                Err(TrySendError::Disconnected(back)) => return Err(SubmitError::Closed(back)),
-            }
+            message = match self.try_offer(message) {
+                Ok(offered) => return offered,
+                Err(full) => full,
+            };
             match self.rx.try_recv() {
                 Ok(oldest) => self.evict(oldest),
                 // The worker emptied the queue under us: the next try will fit, or race again.

@@ -1,4 +1,7 @@
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::WaitError;
@@ -77,6 +80,16 @@ impl<T> Ticket<T> {
     /// Whether the result has arrived (and has not been taken yet).
     pub fn is_ready(&self) -> bool {
         self.slot.is_ready()
+    }
+}
+
+/// A ticket is also a future of its command's output, on any executor: the worker wakes the
+/// task that polled it last. Dropping the future drops the ticket; the command is still applied.
+impl<T> Future for Ticket<T> {
+    type Output = Result<T, WaitError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.slot.poll_take(cx)
     }
 }
 

@@ -90,6 +90,7 @@ impl<S: StateMachine> Worker<S> {
                 self.end_batch(taken, applied);
                 return false;
             };
+            self.shared.slot_freed();
             self.record_queue_time(enqueued);
             taken += 1;
             if self.poison.is_some() || self.shared.stopping_now() {

@@ -12,6 +12,7 @@ use singular_queue::{
     BatchInfo, BlockFor, DropOldest, OnPanic, Reject, ReplyMode, SingularQueue, StateMachine,
     Stats, WaitError,
 };
+use std::future::Future;
 
 /// The preemption bound used unless `LOOM_MAX_PREEMPTIONS` says otherwise.
 const PREEMPTION_BOUND: usize = 3;
@@ -381,5 +382,70 @@ fn a_failed_commit_fails_every_reply_of_its_batch() {
             queue.shutdown().is_err(),
             "a failed commit poisons the state"
         );
+    });
+}
+
+/// Counts how often it is woken.
+struct CountingWaker(AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Polls `future` to completion on this thread, polling again only after a wake-up: a lost
+/// wake-up leaves it yielding forever, which loom reports. (Stale wake-ups, which the futures
+/// contract allows, just cost a poll.)
+fn block_on<F: Future>(future: F) -> F::Output {
+    let woken = std::sync::Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(std::sync::Arc::clone(&woken));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    let mut seen = 0;
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        while woken.0.load(Ordering::Acquire) == seen {
+            thread::yield_now();
+        }
+        seen = woken.0.load(Ordering::Acquire);
+    }
+}
+
+#[test]
+fn async_ticket_completion_racing_poll_and_a_replaced_waker_always_wakes_the_task() {
+    check(
+        "async_ticket_completion_racing_poll_and_a_replaced_waker_...",
+        || {
+            let queue = queue(1);
+            let mut ticket = queue.submit(1).unwrap();
+            // First poll with one waker, which may race the completion ...
+            let first = std::sync::Arc::new(CountingWaker(AtomicUsize::new(0)));
+            let waker = std::task::Waker::from(std::sync::Arc::clone(&first));
+            let polled =
+                std::pin::Pin::new(&mut ticket).poll(&mut std::task::Context::from_waker(&waker));
+            match polled {
+                std::task::Poll::Ready(output) => assert_eq!(output.unwrap(), 1),
+                // ... then wait with another: the task must be woken through the new waker.
+                std::task::Poll::Pending => assert_eq!(block_on(ticket).unwrap(), 1),
+            }
+            let handle = queue.handle();
+            assert_eq!(queue.shutdown().unwrap().0, [1]);
+            assert_accounted(&handle.stats(), 1);
+        },
+    );
+}
+
+#[test]
+fn an_async_submit_waiting_for_room_is_woken_when_the_worker_frees_a_slot() {
+    check("an_async_submit_waiting_for_room_is_woken_...", || {
+        let queue = queue(1);
+        queue.tell(1).unwrap(); // fills the queue, unless the worker has taken it already
+        block_on(queue.tell_async(2)).unwrap();
+        let handle = queue.handle();
+        assert_eq!(queue.shutdown().unwrap().0, [1, 2]);
+        assert_accounted(&handle.stats(), 2);
     });
 }

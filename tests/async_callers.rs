@@ -1,0 +1,248 @@
+//! Async callers on two executors (futures' `block_on` and tokio's runtimes): tickets as
+//! futures, waiting for room without blocking a thread, deadlines without a timer runtime, and
+//! cancellation at every await point with exact accounting.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use futures::executor::block_on;
+use futures::future::join_all;
+use singular_queue::{
+    Block, BlockFor, DropOldest, Reject, SingularQueue, StateMachine, SubmitError,
+};
+use support::{Op, Probe, Sum};
+
+#[test]
+fn a_ticket_is_a_future_on_any_executor() {
+    let queue = SingularQueue::new(Sum::default());
+    assert_eq!(block_on(queue.submit(1).unwrap()).unwrap(), 1);
+    let current = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(current.block_on(queue.submit(2).unwrap()).unwrap(), 3);
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    assert_eq!(multi.block_on(queue.call_async(3)).unwrap(), 6);
+    assert_eq!(queue.shutdown().unwrap().total, 6);
+}
+
+#[test]
+fn a_thousand_tasks_on_one_thread_with_capacity_four_apply_exactly_a_thousand() {
+    // futures' block_on over join_all: every task on this one thread.
+    let queue = SingularQueue::builder(Sum::default())
+        .capacity(4)
+        .backpressure(Block)
+        .spawn()
+        .unwrap();
+    let outputs = block_on(join_all((0..1000).map(|_| queue.call_async(1))));
+    assert!(outputs.iter().all(Result::is_ok));
+    assert_eq!(queue.shutdown().unwrap().count, 1000);
+
+    // tokio's current-thread runtime, with 1000 spawned tasks.
+    let queue = SingularQueue::builder(Sum::default())
+        .capacity(4)
+        .backpressure(Block)
+        .spawn()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| {
+                let handle = queue.handle();
+                tokio::spawn(async move { handle.tell_async(1).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+    });
+    let handle = queue.handle();
+    assert_eq!(queue.shutdown().unwrap().count, 1000);
+    assert_eq!(handle.stats().applied, 1000);
+}
+
+#[test]
+fn sync_and_async_submitters_share_one_queue() {
+    let queue = SingularQueue::builder(Sum::default())
+        .capacity(2)
+        .spawn()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let handle = queue.handle();
+            scope.spawn(move || (0..2_000).for_each(|_| assert!(handle.call(1).unwrap() > 0)));
+        }
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..4)
+                .map(|_| {
+                    let handle = queue.handle();
+                    tokio::spawn(async move {
+                        for _ in 0..2_000 {
+                            handle.call_async(1).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            join_all(tasks)
+                .await
+                .into_iter()
+                .for_each(|task| task.unwrap());
+        });
+    });
+    assert_eq!(queue.shutdown().unwrap().count, 16_000);
+}
+
+/// A queue of `capacity` whose worker is held inside `apply`; release it with the sender.
+fn held_queue<P: singular_queue::Backpressure<Op>>(
+    capacity: usize,
+    policy: P,
+) -> (SingularQueue<Probe>, mpsc::Sender<()>) {
+    let queue = SingularQueue::builder(Probe::default())
+        .capacity(capacity)
+        .backpressure(policy)
+        .spawn()
+        .unwrap();
+    let (hold, started, release) = Op::hold();
+    queue.tell(hold).unwrap();
+    started.recv().unwrap();
+    (queue, release)
+}
+
+#[test]
+fn a_future_dropped_while_waiting_for_room_drops_its_command_unaccepted() {
+    let (queue, release) = held_queue(1, Block);
+    queue.tell(Op::Add(1)).unwrap(); // the queue is full now
+    block_on(async {
+        let mut waiting = Box::pin(queue.submit_async(Op::Add(2)));
+        assert!(futures::poll!(&mut waiting).is_pending(), "waits for room");
+        let mut telling = Box::pin(queue.tell_async(Op::Add(3)));
+        assert!(futures::poll!(&mut telling).is_pending());
+        // Cancelled at the "room" await point: neither is accepted.
+    });
+    assert_eq!(queue.stats().submitted, 2);
+    release.send(()).unwrap();
+    assert_eq!(queue.shutdown().unwrap().applied, [1]);
+}
+
+#[test]
+fn a_future_dropped_while_waiting_for_the_output_leaves_its_command_applied_once() {
+    let (queue, release) = held_queue(4, Block);
+    block_on(async {
+        let mut calling = Box::pin(queue.call_async(Op::Add(1)));
+        // Accepted at once (there is room), then waiting for the held worker: drop it there.
+        assert!(futures::poll!(&mut calling).is_pending());
+    });
+    assert_eq!(queue.stats().submitted, 2);
+    release.send(()).unwrap();
+    assert_eq!(queue.shutdown().unwrap().applied, [1]);
+}
+
+#[test]
+fn block_for_times_out_in_async_code_without_a_timer_runtime() {
+    let (queue, release) = held_queue(1, BlockFor(Duration::from_millis(20)));
+    queue.tell(Op::Add(1)).unwrap();
+    // Nobody frees a slot: only the crate's own timer can wake this task at its deadline.
+    let refused = block_on(queue.tell_async(Op::Add(2))).unwrap_err();
+    assert!(refused.is_timeout());
+    assert_eq!(refused.into_inner().number(), Some(2));
+    release.send(()).unwrap();
+    assert_eq!(queue.stats().timed_out, 1);
+    assert_eq!(queue.shutdown().unwrap().applied, [1]);
+}
+
+#[test]
+fn reject_and_drop_oldest_behave_in_async_code_as_in_sync_code() {
+    let (queue, release) = held_queue(1, Reject);
+    queue.tell(Op::Add(1)).unwrap();
+    let refused = block_on(queue.submit_async(Op::Add(2))).unwrap_err();
+    assert!(matches!(refused, SubmitError::Full(Op::Add(2))));
+    release.send(()).unwrap();
+    drop(queue);
+
+    let (queue, release) = held_queue(1, DropOldest);
+    let first = queue.submit(Op::Add(1)).unwrap();
+    let second = block_on(queue.submit_async(Op::Add(2))).unwrap();
+    assert!(block_on(first).unwrap_err().is_dropped());
+    release.send(()).unwrap();
+    assert_eq!(block_on(second).unwrap(), 1);
+}
+
+/// Counts how often each value is applied.
+#[derive(Default)]
+struct Tally(HashMap<u64, u32>);
+
+impl StateMachine for Tally {
+    type Command = u64;
+    type Output = ();
+    fn apply(&mut self, value: u64) {
+        *self.0.entry(value).or_default() += 1;
+    }
+}
+
+#[test]
+fn cancellation_at_every_await_point_under_load_never_duplicates_or_loses_a_command() {
+    let queue = SingularQueue::builder(Tally::default())
+        .capacity(2)
+        .spawn()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let completed: Vec<u64> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..8u64)
+            .map(|t| {
+                let handle = queue.handle();
+                tokio::spawn(async move {
+                    let mut completed = Vec::new();
+                    for i in 0..500u64 {
+                        let value = t * 1_000 + i;
+                        // A deadline of 0 to 49 µs cancels some calls while they wait for room,
+                        // some while they wait for the output, and lets others finish.
+                        let limit = Duration::from_micros((value * 7919) % 50);
+                        if let Ok(result) =
+                            tokio::time::timeout(limit, handle.call_async(value)).await
+                        {
+                            result.unwrap();
+                            completed.push(value);
+                        }
+                    }
+                    completed
+                })
+            })
+            .collect();
+        join_all(tasks)
+            .await
+            .into_iter()
+            .flat_map(Result::unwrap)
+            .collect()
+    });
+    let handle = queue.handle();
+    let tally = queue.shutdown().unwrap().0;
+    let stats = handle.stats();
+    // Never duplicated: each value applied at most once.
+    assert!(tally.values().all(|&n| n == 1));
+    // Never lost: everything accepted was applied, and every completed call among them.
+    assert_eq!(stats.submitted, tally.len() as u64);
+    assert_eq!(stats.applied, tally.len() as u64);
+    assert!(completed.iter().all(|value| tally.contains_key(value)));
+    println!(
+        "{} calls: {} completed, {} cancelled after acceptance, {} cancelled before",
+        8 * 500,
+        completed.len(),
+        tally.len() - completed.len(),
+        8 * 500 - tally.len()
+    );
+}
