@@ -6,7 +6,7 @@ use crate::shared::{Shared, SubmitConfig};
 use crate::sync::channel;
 use crate::sync::{Arc, thread};
 use crate::worker::{Worker, WorkerConfig};
-use crate::{Handle, OnPanic, ReplyMode, SingularQueue, StateMachine};
+use crate::{Handle, OnPanic, ReplyMode, SingularQueue, StateMachine, WaitStrategy};
 
 /// The capacity a queue gets unless [`Builder::capacity`] says otherwise.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -56,11 +56,13 @@ impl<S: StateMachine> Builder<S> {
                 policy: Box::new(Block),
                 on_evict: None,
                 track_queue_time: false,
+                wait: WaitStrategy::default(),
             },
             worker: WorkerConfig {
                 on_panic: OnPanic::default(),
                 reply_mode: ReplyMode::default(),
                 max_batch: DEFAULT_MAX_BATCH,
+                wait: WaitStrategy::default(),
             },
         }
     }
@@ -130,6 +132,15 @@ impl<S: StateMachine> Builder<S> {
     /// clock twice per command, once on each side).
     pub fn track_queue_time(mut self, track: bool) -> Self {
         self.submit.track_queue_time = track;
+        self
+    }
+
+    /// How the worker waits for commands and callers wait for outputs (default
+    /// [`WaitStrategy::SpinThenPark`]). Read [`WaitStrategy`]'s caveat before choosing
+    /// [`WaitStrategy::BusySpin`].
+    pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.submit.wait = strategy;
+        self.worker.wait = strategy;
         self
     }
 

@@ -221,7 +221,7 @@ impl<S: StateMachine> Handle<S> {
     ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
         let (reply, slot) = reply::pair();
         self.shared.send_async(command, Some(reply)).await?;
-        Ok(Ticket::new(slot))
+        Ok(Ticket::new(slot, self.shared.wait_strategy()))
     }
 
     /// Like [`tell`](Handle::tell), from async code: waiting for room suspends the task.
@@ -255,7 +255,7 @@ impl<S: StateMachine> Handle<S> {
     ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
         let (reply, slot) = reply::pair();
         self.shared.send(command, Some(reply), limit)?;
-        Ok(Ticket::new(slot))
+        Ok(Ticket::new(slot, self.shared.wait_strategy()))
     }
 
     /// Submits for a call, which waits for the output: refused on the worker's own thread.

@@ -209,6 +209,7 @@ mod stats;
 mod sync;
 mod ticket;
 mod timer;
+mod wait;
 mod worker;
 
 pub use backpressure::{Backpressure, Block, BlockFor, Decision, DropOldest, Load, Reject};
@@ -222,6 +223,7 @@ pub use queue::SingularQueue;
 pub use state_machine::StateMachine;
 pub use stats::Stats;
 pub use ticket::Ticket;
+pub use wait::WaitStrategy;
 
 mod assertions;
 

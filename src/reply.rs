@@ -2,8 +2,10 @@
 
 use std::task::{Context, Poll, Waker};
 
-use crate::WaitError;
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Condvar, Instant, Mutex};
+use crate::wait::Backoff;
+use crate::{WaitError, WaitStrategy};
 
 /// The worker's end of a reply: completes the slot once. Dropping it unused tells the waiter
 /// the command was not applied, so no path that loses a command can leave a waiter hanging.
@@ -15,6 +17,8 @@ pub(crate) struct Reply<T> {
 pub(crate) struct Slot<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
+    /// Set once the result is stored: a waiter can spin on it without the lock.
+    done: AtomicBool,
 }
 
 enum State<T> {
@@ -29,6 +33,7 @@ pub(crate) fn pair<T>() -> (Reply<T>, Arc<Slot<T>>) {
     let slot = Arc::new(Slot {
         state: Mutex::new(State::Pending(None)),
         ready: Condvar::new(),
+        done: AtomicBool::new(false),
     });
     let reply = Reply {
         slot: Some(Arc::clone(&slot)),
@@ -46,7 +51,11 @@ impl<T> Reply<T> {
 
     fn complete(&mut self, result: Result<T, WaitError>) {
         if let Some(slot) = self.slot.take() {
-            let before = std::mem::replace(&mut *slot.state.lock(), State::Ready(result));
+            let before = {
+                let mut state = slot.state.lock();
+                slot.done.store(true, Ordering::Release);
+                std::mem::replace(&mut *state, State::Ready(result))
+            };
             slot.ready.notify_one();
             // Woken after the state is stored and the lock released: the task's next poll
             // finds the result (hazard 4).
@@ -92,8 +101,12 @@ impl<T> Slot<T> {
         Poll::Pending
     }
 
-    /// Blocks until the result arrives, then takes it.
-    pub(crate) fn wait(&self) -> Result<T, WaitError> {
+    /// Blocks until the result arrives, then takes it: spinning first, as `strategy` allows.
+    pub(crate) fn wait(&self, strategy: WaitStrategy) -> Result<T, WaitError> {
+        let mut backoff = Backoff::new(strategy);
+        while !self.done.load(Ordering::Acquire) && !backoff.is_completed() {
+            backoff.snooze();
+        }
         let mut state = self.state.lock();
         loop {
             if let Some(result) = take(&mut state) {

@@ -15,7 +15,7 @@ use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use crate::sync::{Instant, spin_hint};
 use crate::timer;
-use crate::{CallError, StateMachine, Stats, SubmitError, WaitError};
+use crate::{CallError, StateMachine, Stats, SubmitError, WaitError, WaitStrategy};
 
 /// Receives each command that [`DropOldest`](crate::DropOldest) evicts.
 pub(crate) type OnEvict<C> = Box<dyn Fn(C) + Send + Sync>;
@@ -27,6 +27,8 @@ pub(crate) struct SubmitConfig<C> {
     pub(crate) on_evict: Option<OnEvict<C>>,
     /// Whether to stamp each command with the time it was accepted.
     pub(crate) track_queue_time: bool,
+    /// How callers wait for their tickets.
+    pub(crate) wait: WaitStrategy,
 }
 
 pub(crate) struct Shared<S: StateMachine> {
@@ -265,6 +267,10 @@ impl<S: StateMachine> Shared<S> {
     /// Refuses every later submit; used by the worker when the state is poisoned.
     pub(crate) fn close(&self) {
         self.gate.close();
+    }
+
+    pub(crate) fn wait_strategy(&self) -> WaitStrategy {
+        self.config.wait
     }
 
     /// Whether the current thread is this queue's worker.

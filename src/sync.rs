@@ -28,13 +28,17 @@ mod imp {
 
     /// The queue's transport: a bounded multi-producer, multi-consumer channel.
     pub(crate) mod channel {
-        pub(crate) use flume::{Receiver, SendTimeoutError, Sender, TrySendError, bounded};
+        pub(crate) use flume::{
+            Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError, bounded,
+        };
     }
 
     /// Called on each lap of a retry loop: a hint to the CPU.
     pub(crate) fn spin_hint() {
         std::hint::spin_loop();
     }
+
+    pub(crate) use std::thread::yield_now;
 }
 
 #[cfg(singular_queue_loom)]
@@ -55,7 +59,7 @@ mod imp {
     /// The queue's transport, rebuilt on loom's primitives.
     pub(crate) mod channel {
         pub(crate) use super::super::loom_channel::{
-            Receiver, SendTimeoutError, Sender, TrySendError, bounded,
+            Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError, bounded,
         };
     }
 
@@ -63,6 +67,8 @@ mod imp {
     pub(crate) fn spin_hint() {
         loom::thread::yield_now();
     }
+
+    pub(crate) use loom::thread::yield_now;
 }
 
 #[cfg(singular_queue_loom)]

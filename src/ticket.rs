@@ -4,9 +4,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::WaitError;
 use crate::reply::Slot;
 use crate::sync::{Arc, Instant};
+use crate::{WaitError, WaitStrategy};
 
 /// A claim on the output of a command that the queue has accepted.
 ///
@@ -45,16 +45,18 @@ use crate::sync::{Arc, Instant};
 /// ```
 pub struct Ticket<T> {
     slot: Arc<Slot<T>>,
+    strategy: WaitStrategy,
 }
 
 impl<T> Ticket<T> {
-    pub(crate) fn new(slot: Arc<Slot<T>>) -> Self {
-        Self { slot }
+    pub(crate) fn new(slot: Arc<Slot<T>>, strategy: WaitStrategy) -> Self {
+        Self { slot, strategy }
     }
 
-    /// Blocks until the command has been applied and returns its output.
+    /// Blocks until the command has been applied and returns its output (spinning briefly
+    /// first, as the queue's [`WaitStrategy`] says).
     pub fn wait(self) -> Result<T, WaitError> {
-        self.slot.wait()
+        self.slot.wait(self.strategy)
     }
 
     /// Blocks for at most `timeout`. Returns `None` if the result has not arrived by then; the
@@ -62,7 +64,7 @@ impl<T> Ticket<T> {
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<T, WaitError>> {
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.wait_deadline(deadline),
-            None => Some(self.slot.wait()),
+            None => Some(self.slot.wait(self.strategy)),
         }
     }
 

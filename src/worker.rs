@@ -5,9 +5,10 @@ use crate::on_panic::{self, OnPanic};
 use crate::reentrancy;
 use crate::reply::Reply;
 use crate::shared::Shared;
-use crate::sync::channel::Receiver;
+use crate::sync::channel::{Receiver, TryRecvError};
 use crate::sync::{Arc, Instant};
-use crate::{BatchInfo, ReplyMode, StateMachine, WaitError};
+use crate::wait::Backoff;
+use crate::{BatchInfo, ReplyMode, StateMachine, WaitError, WaitStrategy};
 
 /// How the worker runs, as the builder set it.
 #[derive(Clone, Copy, Debug)]
@@ -15,6 +16,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) on_panic: OnPanic,
     pub(crate) reply_mode: ReplyMode,
     pub(crate) max_batch: usize,
+    pub(crate) wait: WaitStrategy,
 }
 
 pub(crate) struct Worker<S: StateMachine> {
@@ -75,7 +77,7 @@ impl<S: StateMachine> Worker<S> {
     fn run_batch(&mut self) -> bool {
         // Only a `Stop` ends the worker; a disconnected channel (impossible while `Shared` holds
         // both ends) would end it too, rather than spin.
-        let Ok(first) = self.rx.recv() else {
+        let Some(first) = self.receive() else {
             return false;
         };
         let mut next = Some(first);
@@ -105,6 +107,20 @@ impl<S: StateMachine> Worker<S> {
         }
         self.end_batch(taken, applied);
         true
+    }
+
+    /// Waits for the next message: spinning first, as the wait strategy allows, because a
+    /// command arriving within microseconds is picked up without the cost of a wake-up.
+    fn receive(&self) -> Option<Message<S>> {
+        let mut backoff = Backoff::new(self.config.wait);
+        loop {
+            match self.rx.try_recv() {
+                Ok(message) => return Some(message),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) if backoff.is_completed() => return self.rx.recv().ok(),
+                Err(TryRecvError::Empty) => backoff.snooze(),
+            }
+        }
     }
 
     fn apply(&mut self, command: S::Command, reply: Option<Reply<S::Output>>) {
