@@ -10,7 +10,7 @@ use crate::message::Message;
 use crate::reentrancy;
 use crate::reply::Reply;
 use crate::room::Room;
-use crate::stats::Counters;
+use crate::stats::{Counters, Padded};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use crate::sync::{Instant, spin_hint};
@@ -35,7 +35,8 @@ pub(crate) struct Shared<S: StateMachine> {
     tx: Sender<Message<S>>,
     /// A receiver for the submit side, used only to evict the oldest command.
     rx: Receiver<Message<S>>,
-    gate: Gate,
+    /// Every submitter writes the gate: on a cache line of its own.
+    gate: Padded<Gate>,
     room: Room,
     config: SubmitConfig<S::Command>,
     pub(crate) counters: Counters,
@@ -53,7 +54,7 @@ impl<S: StateMachine> Shared<S> {
         Self {
             tx,
             rx,
-            gate: Gate::new(),
+            gate: Padded::new(Gate::new()),
             room: Room::new(),
             config,
             counters: Counters::default(),
@@ -124,7 +125,7 @@ impl<S: StateMachine> Shared<S> {
     fn settle(&self, offered: Result<(), Refusal<S>>) -> Result<(), SubmitError<S::Command>> {
         match offered {
             Ok(()) => {
-                self.counters.submitted.add(1);
+                self.counters.submit.submitted.add(1);
                 Ok(())
             }
             Err(refusal) => Err(self.refused(refusal.map(Message::into_command))),
@@ -232,7 +233,7 @@ impl<S: StateMachine> Shared<S> {
         let Message::Apply { command, reply, .. } = message else {
             unreachable!("Stop is sent only once no submitter is inside the gate");
         };
-        self.counters.dropped.add(1);
+        self.counters.submit.dropped.add(1);
         if let Some(reply) = reply {
             reply.send(Err(WaitError::Dropped));
         }
@@ -244,9 +245,9 @@ impl<S: StateMachine> Shared<S> {
     /// Counts a refusal by its reason.
     fn refused<T>(&self, refusal: SubmitError<T>) -> SubmitError<T> {
         let counter = match refusal {
-            SubmitError::Closed(_) => &self.counters.refused_closed,
-            SubmitError::Full(_) => &self.counters.rejected,
-            SubmitError::Timeout(_) => &self.counters.timed_out,
+            SubmitError::Closed(_) => &self.counters.submit.refused_closed,
+            SubmitError::Full(_) => &self.counters.submit.rejected,
+            SubmitError::Timeout(_) => &self.counters.submit.timed_out,
         };
         counter.add(1);
         refusal
@@ -280,7 +281,7 @@ impl<S: StateMachine> Shared<S> {
 
     /// Counts a command refused because the worker called its own queue.
     pub(crate) fn refuse_reentrant(&self, command: S::Command) -> CallError<S::Command> {
-        self.counters.rejected.add(1);
+        self.counters.submit.rejected.add(1);
         CallError::Reentrant(command)
     }
 

@@ -96,17 +96,30 @@ impl Stats {
     }
 }
 
-/// The live counters behind [`Stats`]. Each is a single atomic: no lock on the hot path.
+/// The live counters behind [`Stats`]: no lock on the hot path. Submitters' counters and the
+/// worker's sit on separate cache lines, so neither side's writes evict the other's.
 #[derive(Default)]
 pub(crate) struct Counters {
+    pub(crate) submit: Padded<SubmitCounters>,
+    pub(crate) worker: Padded<WorkerCounters>,
+}
+
+/// Written by submitting threads (shared atomics).
+#[derive(Default)]
+pub(crate) struct SubmitCounters {
     pub(crate) submitted: Counter,
-    pub(crate) applied: Counter,
-    pub(crate) panicked: Counter,
-    pub(crate) not_applied: Counter,
     pub(crate) refused_closed: Counter,
     pub(crate) rejected: Counter,
     pub(crate) timed_out: Counter,
     pub(crate) dropped: Counter,
+}
+
+/// Written by the worker thread alone: see [`Counter::bump`].
+#[derive(Default)]
+pub(crate) struct WorkerCounters {
+    pub(crate) applied: Counter,
+    pub(crate) panicked: Counter,
+    pub(crate) not_applied: Counter,
     pub(crate) batches: Counter,
     pub(crate) batched: Counter,
     pub(crate) max_batch: Counter,
@@ -115,17 +128,44 @@ pub(crate) struct Counters {
     pub(crate) queue_time_count: Counter,
 }
 
+/// Aligns its content to 128 bytes: a cache line, and the one the prefetcher pairs with it.
+#[derive(Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(T);
+
+impl<T> Padded<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Padded(value)
+    }
+}
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Counter(AtomicU64);
 
 impl Counter {
+    /// Adds `n`; any thread may call it.
     pub(crate) fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Raises the counter to `n` if it is lower.
-    pub(crate) fn max(&self, n: u64) {
-        self.0.fetch_max(n, Ordering::Relaxed);
+    /// Adds `n` when this thread is the counter's only writer: a plain load and store, with no
+    /// locked read-modify-write on the worker's hot path.
+    pub(crate) fn bump(&self, n: u64) {
+        self.0.store(self.get().wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Raises the counter to `n` if it is lower; only writer, as for [`Counter::bump`].
+    pub(crate) fn raise(&self, n: u64) {
+        if n > self.get() {
+            self.0.store(n, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn get(&self) -> u64 {
@@ -135,23 +175,24 @@ impl Counter {
 
 impl Counters {
     pub(crate) fn snapshot(&self, depth: usize, capacity: usize) -> Stats {
+        let (submit, worker) = (&self.submit, &self.worker);
         Stats {
-            submitted: self.submitted.get(),
-            applied: self.applied.get(),
-            panicked: self.panicked.get(),
-            not_applied: self.not_applied.get(),
-            refused_closed: self.refused_closed.get(),
-            rejected: self.rejected.get(),
-            timed_out: self.timed_out.get(),
-            dropped: self.dropped.get(),
-            batches: self.batches.get(),
-            max_batch_size: self.max_batch.get(),
-            max_queue_time: Duration::from_nanos(self.queue_time_max.get()),
+            submitted: submit.submitted.get(),
+            applied: worker.applied.get(),
+            panicked: worker.panicked.get(),
+            not_applied: worker.not_applied.get(),
+            refused_closed: submit.refused_closed.get(),
+            rejected: submit.rejected.get(),
+            timed_out: submit.timed_out.get(),
+            dropped: submit.dropped.get(),
+            batches: worker.batches.get(),
+            max_batch_size: worker.max_batch.get(),
+            max_queue_time: Duration::from_nanos(worker.queue_time_max.get()),
             depth,
             capacity,
-            batched: self.batched.get(),
-            queue_time_total_ns: self.queue_time_total.get(),
-            queue_time_count: self.queue_time_count.get(),
+            batched: worker.batched.get(),
+            queue_time_total_ns: worker.queue_time_total.get(),
+            queue_time_count: worker.queue_time_count.get(),
         }
     }
 }

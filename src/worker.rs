@@ -127,11 +127,11 @@ impl<S: StateMachine> Worker<S> {
         let state = &mut self.state;
         let result = match on_panic::catch(|| state.apply(command)) {
             Ok(output) => {
-                self.shared.counters.applied.add(1);
+                self.shared.counters.worker.applied.bump(1);
                 Ok(output)
             }
             Err(message) => {
-                self.shared.counters.panicked.add(1);
+                self.shared.counters.worker.panicked.bump(1);
                 if self.config.on_panic == OnPanic::Stop {
                     self.poison(message.clone());
                 }
@@ -152,10 +152,10 @@ impl<S: StateMachine> Worker<S> {
         if taken == 0 {
             return;
         }
-        let counters = &self.shared.counters;
-        counters.batches.add(1);
-        counters.batched.add(taken as u64);
-        counters.max_batch.max(taken as u64);
+        let counters = &self.shared.counters.worker;
+        counters.batches.bump(1);
+        counters.batched.bump(taken as u64);
+        counters.max_batch.raise(taken as u64);
         if applied > 0 && self.poison.is_none() {
             let info = BatchInfo {
                 size: applied,
@@ -177,7 +177,7 @@ impl<S: StateMachine> Worker<S> {
 
     /// Keeps an accepted command for the owner; dropping its reply tells the waiter.
     fn set_aside(&mut self, command: S::Command, reply: Option<Reply<S::Output>>) {
-        self.shared.counters.not_applied.add(1);
+        self.shared.counters.worker.not_applied.bump(1);
         self.unapplied.push(command);
         drop(reply);
     }
@@ -186,10 +186,10 @@ impl<S: StateMachine> Worker<S> {
         if let Some(enqueued) = enqueued {
             let waited = Instant::now().saturating_duration_since(enqueued);
             let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
-            let counters = &self.shared.counters;
-            counters.queue_time_total.add(nanos);
-            counters.queue_time_max.max(nanos);
-            counters.queue_time_count.add(1);
+            let counters = &self.shared.counters.worker;
+            counters.queue_time_total.bump(nanos);
+            counters.queue_time_max.raise(nanos);
+            counters.queue_time_count.bump(1);
         }
     }
 
