@@ -3,6 +3,12 @@
 use std::error::Error;
 use std::fmt;
 
+// The sentences that `SubmitError`, `WaitError` and `CallError` share.
+const NOT_APPLIED: &str = "the queue stopped before applying the command";
+const DROPPED: &str = "the command was evicted by a newer one";
+const NO_ROOM_IN_TIME: &str = "timed out waiting for room in the queue";
+const PANICKED: &str = "the command panicked";
+
 /// A command the queue refused: it was not accepted, and here it is back.
 ///
 /// Returned by [`Handle::submit`](crate::Handle::submit) and
@@ -134,7 +140,7 @@ impl<T> fmt::Display for SubmitError<T> {
         match self {
             Self::Closed(_) => f.write_str("submitting to a closed queue"),
             Self::Full(_) => f.write_str("submitting to a full queue"),
-            Self::Timeout(_) => f.write_str("timed out waiting for room in the queue"),
+            Self::Timeout(_) => f.write_str(NO_ROOM_IN_TIME),
         }
     }
 }
@@ -163,9 +169,9 @@ impl WaitError {
 impl fmt::Display for WaitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Panicked(message) => write!(f, "the command panicked: {message}"),
-            Self::NotApplied => f.write_str("the queue stopped before applying the command"),
-            Self::Dropped => f.write_str("the command was evicted by a newer one"),
+            Self::Panicked(message) => write!(f, "{PANICKED}: {message}"),
+            Self::NotApplied => f.write_str(NOT_APPLIED),
+            Self::Dropped => f.write_str(DROPPED),
         }
     }
 }
@@ -267,11 +273,11 @@ impl<T> fmt::Display for CallError<T> {
         match self {
             Self::Closed(_) => f.write_str("calling a closed queue"),
             Self::Full(_) => f.write_str("calling a full queue"),
-            Self::Timeout(_) => f.write_str("timed out waiting for room in the queue"),
+            Self::Timeout(_) => f.write_str(NO_ROOM_IN_TIME),
             Self::Reentrant(_) => f.write_str("calling a queue from its own worker thread"),
-            Self::Panicked(message) => write!(f, "the command panicked: {message}"),
-            Self::NotApplied => f.write_str("the queue stopped before applying the command"),
-            Self::Dropped => f.write_str("the command was evicted by a newer one"),
+            Self::Panicked(message) => write!(f, "{PANICKED}: {message}"),
+            Self::NotApplied => f.write_str(NOT_APPLIED),
+            Self::Dropped => f.write_str(DROPPED),
             Self::ReplyTimeout => f.write_str("timed out waiting for the command's output"),
         }
     }

@@ -5,7 +5,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use futures::executor::block_on;
@@ -13,7 +12,7 @@ use futures::future::join_all;
 use singular_queue::{
     Block, BlockFor, DropOldest, Reject, SingularQueue, StateMachine, SubmitError,
 };
-use support::{Op, Probe, Sum};
+use support::{Op, Sum, held_queue};
 
 #[test]
 fn a_ticket_is_a_future_on_any_executor() {
@@ -101,22 +100,6 @@ fn sync_and_async_submitters_share_one_queue() {
         });
     });
     assert_eq!(queue.shutdown().unwrap().count, 16_000);
-}
-
-/// A queue of `capacity` whose worker is held inside `apply`; release it with the sender.
-fn held_queue<P: singular_queue::Backpressure<Op>>(
-    capacity: usize,
-    policy: P,
-) -> (SingularQueue<Probe>, mpsc::Sender<()>) {
-    let queue = SingularQueue::builder(Probe::default())
-        .capacity(capacity)
-        .backpressure(policy)
-        .spawn()
-        .unwrap();
-    let (hold, started, release) = Op::hold();
-    queue.tell(hold).unwrap();
-    started.recv().unwrap();
-    (queue, release)
 }
 
 #[test]

@@ -10,23 +10,7 @@ use singular_queue::{
     Backpressure, Block, BlockFor, CallError, Decision, DropOldest, Load, Reject, SingularQueue,
     SubmitError, WaitError,
 };
-use support::{Op, Probe};
-
-/// A queue of `capacity` whose worker is held inside `apply`; release it with the sender.
-fn held_queue(
-    capacity: usize,
-    policy: impl Backpressure<Op>,
-) -> (SingularQueue<Probe>, std::sync::mpsc::Sender<()>) {
-    let queue = SingularQueue::builder(Probe::default())
-        .capacity(capacity)
-        .backpressure(policy)
-        .spawn()
-        .unwrap();
-    let (hold, started, release) = Op::hold();
-    queue.tell(hold).unwrap();
-    started.recv().unwrap();
-    (queue, release)
-}
+use support::{Op, Probe, held_queue};
 
 fn refused_number(error: SubmitError<Op>) -> Option<u64> {
     error.into_inner().number()

@@ -1,8 +1,11 @@
 //! Batches, `on_batch_end`, group commit and the batch and queue-time stats.
 
+mod support;
+
 use std::sync::mpsc;
 
 use singular_queue::{BatchInfo, ReplyMode, SingularQueue, StateMachine, WaitError};
+use support::Grenade;
 
 /// Records every batch; can be held inside `apply` or `on_batch_end`, and made to panic there.
 #[derive(Default)]
@@ -51,25 +54,24 @@ impl StateMachine for Batcher {
     }
 }
 
-/// A command that holds the worker, with its "started" receiver and its release sender.
-fn hold() -> (Command, mpsc::Receiver<()>, mpsc::Sender<()>) {
+/// Channels for a command that holds the worker: its ends, the "started" receiver, and the
+/// release sender.
+fn holding(
+    command: fn(mpsc::Sender<()>, mpsc::Receiver<()>) -> Command,
+) -> (Command, mpsc::Receiver<()>, mpsc::Sender<()>) {
     let (started_tx, started_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel();
-    (
-        Command::Hold(started_tx, release_rx),
-        started_rx,
-        release_tx,
-    )
+    (command(started_tx, release_rx), started_rx, release_tx)
 }
 
+/// Holds the worker inside `apply`.
+fn hold() -> (Command, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    holding(Command::Hold)
+}
+
+/// Holds the worker inside the next `on_batch_end`.
 fn hold_batch_end() -> (Command, mpsc::Receiver<()>, mpsc::Sender<()>) {
-    let (started_tx, started_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel();
-    (
-        Command::HoldBatchEnd(started_tx, release_rx),
-        started_rx,
-        release_tx,
-    )
+    holding(Command::HoldBatchEnd)
 }
 
 #[test]
@@ -176,17 +178,6 @@ fn queue_time_is_measured_only_when_asked() {
         match stats.mean_queue_time() {
             None => assert!(!track && stats.max_queue_time.is_zero()),
             Some(mean) => assert!(track && stats.max_queue_time >= mean),
-        }
-    }
-}
-
-/// Panics when dropped: user code that runs wherever an output is discarded.
-struct Grenade;
-
-impl Drop for Grenade {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("dropped a grenade");
         }
     }
 }

@@ -3,7 +3,7 @@
 mod support;
 
 use singular_queue::{CallError, OnPanic, SingularQueue, StateMachine, WaitError};
-use support::{Op, Probe, quiet_panics};
+use support::{Grenade, Op, Probe, quiet_panics};
 
 #[test]
 fn under_continue_the_panicking_caller_gets_the_message_and_the_queue_goes_on() {
@@ -155,17 +155,6 @@ fn a_non_string_panic_payload_is_still_reported() {
         error,
         CallError::Panicked("a panic with a non-string payload".to_owned())
     );
-}
-
-/// Panics when dropped: user code that runs wherever the value is discarded.
-struct Grenade;
-
-impl Drop for Grenade {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("dropped a grenade");
-        }
-    }
 }
 
 #[test]

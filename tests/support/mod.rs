@@ -3,7 +3,7 @@
 
 use std::sync::mpsc;
 
-use singular_queue::StateMachine;
+use singular_queue::{Backpressure, SingularQueue, StateMachine};
 
 /// Adds every command to a total.
 #[derive(Debug, Default)]
@@ -94,4 +94,32 @@ pub fn quiet_panics() {
             eprintln!("{info}");
         }
     }));
+}
+
+/// A queue of `capacity` whose worker is held inside `apply`; release it with the sender.
+pub fn held_queue(
+    capacity: usize,
+    policy: impl Backpressure<Op>,
+) -> (SingularQueue<Probe>, mpsc::Sender<()>) {
+    let queue = SingularQueue::builder(Probe::default())
+        .capacity(capacity)
+        .backpressure(policy)
+        .spawn()
+        .unwrap();
+    let (hold, started, release) = Op::hold();
+    queue.tell(hold).unwrap();
+    started.recv().unwrap();
+    (queue, release)
+}
+
+/// Panics when dropped (unless already unwinding): user code that runs wherever a value is
+/// discarded, on whichever thread discards it.
+pub struct Grenade;
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("dropped a grenade");
+        }
+    }
 }
