@@ -44,10 +44,19 @@ MUTATIONS = {
     ),
     "reply-notify-before-store": (
         "src/reply.rs",
-        "let before = std::mem::replace(&mut *slot.state.lock(), State::Ready(result));\n"
+        "let before = {\n"
+        "                let mut state = slot.state.lock();\n"
+        "                slot.done.store(true, Ordering::Release);\n"
+        "                std::mem::replace(&mut *state, State::Ready(result))\n"
+        "            };\n"
         "            slot.ready.notify_one();",
-        "slot.ready.notify_one();\n            crate::sync::spin_hint();\n"
-        "            let before = std::mem::replace(&mut *slot.state.lock(), State::Ready(result));",
+        "slot.ready.notify_one();\n"
+        "            crate::sync::spin_hint();\n"
+        "            let before = {\n"
+        "                let mut state = slot.state.lock();\n"
+        "                slot.done.store(true, Ordering::Release);\n"
+        "                std::mem::replace(&mut *state, State::Ready(result))\n"
+        "            };",
         "ticket_completion_racing_its_waiter_always_wakes_it",
     ),
     "evict-without-telling-the-submitter": (
@@ -58,7 +67,7 @@ MUTATIONS = {
     ),
     "evict-without-counting": (
         "src/shared.rs",
-        "self.counters.dropped.add(1);",
+        "self.counters.submit.dropped.add(1);",
         "",
         "drop_oldest_two_producers_each_command_applied_or_dropped_exactly_once",
     ),

@@ -2,6 +2,7 @@
 
 use std::task::{Context, Poll, Waker};
 
+use crate::on_panic;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Condvar, Instant, Mutex};
 use crate::wait::Backoff;
@@ -60,7 +61,8 @@ impl<T> Reply<T> {
             // Woken after the state is stored and the lock released: the task's next poll
             // finds the result (hazard 4).
             if let State::Pending(Some(waker)) = before {
-                waker.wake();
+                // The executor's code: its panic must not unwind into the worker.
+                let _ = on_panic::catch(|| waker.wake());
             }
         }
     }

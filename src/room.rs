@@ -7,6 +7,7 @@
 
 use std::task::Waker;
 
+use crate::on_panic;
 use crate::sync::Mutex;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 
@@ -43,6 +44,9 @@ impl Room {
             self.waiting.store(0, Ordering::Release);
             std::mem::take(&mut *wakers)
         };
-        wakers.into_iter().for_each(Waker::wake);
+        // A waker is user code (the executor's): its panic must not take the worker down.
+        for waker in wakers {
+            let _ = on_panic::catch(|| waker.wake());
+        }
     }
 }

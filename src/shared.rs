@@ -14,7 +14,7 @@ use crate::stats::{Counters, Padded};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use crate::sync::{Instant, spin_hint};
-use crate::timer;
+use crate::timer::Alarm;
 use crate::{CallError, StateMachine, Stats, SubmitError, WaitError, WaitStrategy};
 
 /// Receives each command that [`DropOldest`](crate::DropOldest) evicts.
@@ -84,16 +84,20 @@ impl<S: StateMachine> Shared<S> {
         command: S::Command,
         reply: Option<Reply<S::Output>>,
     ) -> Result<(), SubmitError<S::Command>> {
-        let Some(_pass) = self.gate.enter() else {
-            return Err(self.refused(SubmitError::Closed(command)));
+        let (message, timeout) = {
+            let Some(_pass) = self.gate.enter() else {
+                return Err(self.refused(SubmitError::Closed(command)));
+            };
+            let (message, decision) = self.prepare(command, reply, Limit::Policy);
+            match decision {
+                Decision::Wait => (message, None),
+                Decision::WaitFor(timeout) => (message, Some(timeout)),
+                other => return self.settle(self.offer(message, other)),
+            }
         };
-        let (message, decision) = self.prepare(command, reply, Limit::Policy);
-        let offered = match decision {
-            Decision::Wait => self.offer_async(message, None).await,
-            Decision::WaitFor(timeout) => self.offer_async(message, Some(timeout)).await,
-            other => self.offer(message, other),
-        };
-        self.settle(offered)
+        // No pass is held while the task waits: a task that is never polled again must not
+        // hold up a shutdown. Each attempt enters the gate afresh.
+        self.settle(self.offer_async(message, timeout).await)
     }
 
     /// Asks the policy what to do if the queue is full, and wraps the command for the channel.
@@ -132,7 +136,8 @@ impl<S: StateMachine> Shared<S> {
         }
     }
 
-    /// Offers a message, waiting as a task for room until it fits or `timeout` passes.
+    /// Offers a message, waiting as a task for room until it fits or `timeout` passes, or the
+    /// queue closes.
     async fn offer_async(
         &self,
         message: Message<S>,
@@ -140,9 +145,13 @@ impl<S: StateMachine> Shared<S> {
     ) -> Result<(), Refusal<S>> {
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let mut message = Some(message);
-        let mut timer_set = false;
+        // Cancelled when the future completes or is dropped.
+        let mut alarm: Option<Alarm> = None;
         poll_fn(|cx| {
             let pending = message.take().expect("polled after completion");
+            let Some(_pass) = self.gate.enter() else {
+                return Poll::Ready(Err(SubmitError::Closed(pending)));
+            };
             let pending = match self.try_offer(pending) {
                 Ok(result) => return Poll::Ready(result),
                 Err(full) => full,
@@ -157,9 +166,9 @@ impl<S: StateMachine> Shared<S> {
                 if Instant::now() >= deadline {
                     return Poll::Ready(Err(SubmitError::Timeout(pending)));
                 }
-                if !timer_set {
-                    timer::wake_at(deadline, cx.waker().clone());
-                    timer_set = true;
+                // Armed for the waker of this poll: a task that moved must be the one woken.
+                if !alarm.as_ref().is_some_and(|alarm| alarm.wakes(cx.waker())) {
+                    alarm = Some(Alarm::set(deadline, cx.waker()));
                 }
             }
             message = Some(pending);
@@ -259,7 +268,7 @@ impl<S: StateMachine> Shared<S> {
         if now {
             self.stop_now.store(true, Ordering::Release);
         }
-        self.gate.close();
+        self.close();
         self.gate.wait_quiet();
         // The worker catches every panic of user code, so it is alive to receive this.
         let _ = self.tx.send(Message::Stop);
@@ -268,6 +277,8 @@ impl<S: StateMachine> Shared<S> {
     /// Refuses every later submit; used by the worker when the state is poisoned.
     pub(crate) fn close(&self) {
         self.gate.close();
+        // Tasks waiting for room find the gate closed when they look again.
+        self.room.wake_all();
     }
 
     pub(crate) fn wait_strategy(&self) -> WaitStrategy {

@@ -3,22 +3,56 @@
 //! An async submit that may wait only so long for room (`BlockFor`) must wake at its deadline
 //! even if no slot is freed. With no executor's timer to lean on, the crate keeps one small
 //! thread per process, started on first use, that sleeps until the earliest deadline and wakes
-//! the tasks whose deadlines have passed. It holds wakers only, never commands.
+//! the tasks whose deadlines have passed. It holds wakers only, never commands, and an alarm
+//! whose future finished is cancelled: its waker is released at once, and its entry purged.
 //!
-//! Under loom there is no clock: a deadline wakes its task at once, and the task re-checks.
+//! Under loom there is no clock: setting an alarm wakes its task at once, and the task
+//! re-checks.
 
 use std::task::Waker;
 
 use crate::sync::Instant;
 
+/// A wake-up at a deadline for one task; cancelled when dropped.
+pub(crate) struct Alarm {
+    #[cfg(not(singular_queue_loom))]
+    waker: crate::sync::Arc<crate::sync::Mutex<Option<Waker>>>,
+}
+
 #[cfg(not(singular_queue_loom))]
-pub(crate) fn wake_at(deadline: Instant, waker: Waker) {
-    clock::Timer::global().schedule(deadline, waker);
+impl Alarm {
+    pub(crate) fn set(deadline: Instant, waker: &Waker) -> Alarm {
+        let waker = crate::sync::Arc::new(crate::sync::Mutex::new(Some(waker.clone())));
+        clock::Timer::global().schedule(deadline, crate::sync::Arc::clone(&waker));
+        Alarm { waker }
+    }
+
+    /// Whether the alarm wakes the task behind `waker`.
+    pub(crate) fn wakes(&self, waker: &Waker) -> bool {
+        self.waker
+            .lock()
+            .as_ref()
+            .is_some_and(|armed| armed.will_wake(waker))
+    }
+}
+
+#[cfg(not(singular_queue_loom))]
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        self.waker.lock().take();
+    }
 }
 
 #[cfg(singular_queue_loom)]
-pub(crate) fn wake_at(_deadline: Instant, waker: Waker) {
-    waker.wake();
+impl Alarm {
+    pub(crate) fn set(_deadline: Instant, waker: &Waker) -> Alarm {
+        waker.wake_by_ref();
+        Alarm {}
+    }
+
+    pub(crate) fn wakes(&self, _waker: &Waker) -> bool {
+        false
+    }
 }
 
 #[cfg(not(singular_queue_loom))]
@@ -27,16 +61,25 @@ mod clock {
     use std::collections::BinaryHeap;
     use std::task::Waker;
 
-    use crate::sync::{Condvar, Instant, Mutex, OnceLock, thread};
+    use crate::on_panic;
+    use crate::sync::{Arc, Condvar, Instant, Mutex, OnceLock, thread};
+
+    /// Purge cancelled entries once the heap holds this many (and twice its live size after).
+    const PURGE_AT: usize = 1024;
 
     pub(super) struct Timer {
-        due: Mutex<BinaryHeap<Reverse<Entry>>>,
+        due: Mutex<Due>,
         earlier: Condvar,
+    }
+
+    struct Due {
+        entries: BinaryHeap<Reverse<Entry>>,
+        purge_at: usize,
     }
 
     struct Entry {
         deadline: Instant,
-        waker: Waker,
+        waker: Arc<Mutex<Option<Waker>>>,
     }
 
     impl Timer {
@@ -48,18 +91,27 @@ mod clock {
                     .spawn(|| Timer::global().run())
                     .expect("spawn the singular-queue timer thread");
                 Timer {
-                    due: Mutex::new(BinaryHeap::new()),
+                    due: Mutex::new(Due {
+                        entries: BinaryHeap::new(),
+                        purge_at: PURGE_AT,
+                    }),
                     earlier: Condvar::new(),
                 }
             })
         }
 
-        pub(super) fn schedule(&self, deadline: Instant, waker: Waker) {
+        pub(super) fn schedule(&self, deadline: Instant, waker: Arc<Mutex<Option<Waker>>>) {
             let mut due = self.due.lock();
+            if due.entries.len() >= due.purge_at {
+                due.entries
+                    .retain(|Reverse(entry)| entry.waker.lock().is_some());
+                due.purge_at = PURGE_AT.max(2 * due.entries.len());
+            }
             let earliest = due
+                .entries
                 .peek()
                 .is_none_or(|Reverse(first)| deadline < first.deadline);
-            due.push(Reverse(Entry { deadline, waker }));
+            due.entries.push(Reverse(Entry { deadline, waker }));
             if earliest {
                 self.earlier.notify_one();
             }
@@ -69,14 +121,27 @@ mod clock {
             let mut due = self.due.lock();
             loop {
                 let now = Instant::now();
+                let mut ripe = Vec::new();
                 while due
+                    .entries
                     .peek()
                     .is_some_and(|Reverse(first)| first.deadline <= now)
                 {
-                    let Reverse(entry) = due.pop().expect("peeked");
-                    entry.waker.wake();
+                    ripe.push(due.entries.pop().expect("peeked").0);
                 }
-                match due.peek() {
+                if !ripe.is_empty() {
+                    // Wake outside the lock, each under `catch`: a waker is the executor's
+                    // code, and may panic or schedule again.
+                    drop(due);
+                    for entry in ripe {
+                        if let Some(waker) = entry.waker.lock().take() {
+                            let _ = on_panic::catch(|| waker.wake());
+                        }
+                    }
+                    due = self.due.lock();
+                    continue;
+                }
+                match due.entries.peek() {
                     Some(Reverse(first)) => {
                         let deadline = first.deadline;
                         self.earlier.wait_until(&mut due, deadline);

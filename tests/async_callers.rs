@@ -5,14 +5,16 @@
 mod support;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use futures::executor::block_on;
 use futures::future::join_all;
+
 use singular_queue::{
-    Block, BlockFor, DropOldest, Reject, SingularQueue, StateMachine, SubmitError,
+    Block, BlockFor, DropOldest, Handle, Reject, SingularQueue, StateMachine, SubmitError,
 };
-use support::{Op, Sum, held_queue};
+use support::{Op, Probe, Sum, held_queue};
 
 #[test]
 fn a_ticket_is_a_future_on_any_executor() {
@@ -221,6 +223,10 @@ fn cancellation_at_every_await_point_under_load_never_duplicates_or_loses_a_comm
     assert_eq!(stats.submitted, tally.len() as u64);
     assert_eq!(stats.applied, tally.len() as u64);
     assert!(completed.iter().all(|value| tally.contains_key(value)));
+    assert!(
+        completed.len() < 8 * 500,
+        "some calls were cancelled, or this tested nothing"
+    );
     println!(
         "{} calls: {} completed, {} cancelled after acceptance, {} cancelled before",
         8 * 500,
@@ -228,4 +234,85 @@ fn cancellation_at_every_await_point_under_load_never_duplicates_or_loses_a_comm
         tally.len() - completed.len(),
         8 * 500 - tally.len()
     );
+}
+
+/// Runs `test` on its own thread and fails if it has not finished within a minute: a lost
+/// wake-up fails the test instead of hanging the run.
+fn within_a_minute(test: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        test();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(Duration::from_secs(60)) {
+        Ok(()) => runner.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(runner.join().unwrap_err())
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hung"),
+    }
+}
+
+#[test]
+fn a_task_waiting_for_room_does_not_hold_up_a_shutdown_and_then_gets_its_command_back() {
+    within_a_minute(|| {
+        let (queue, release) = held_queue(1, Block);
+        queue.tell(Op::Add(1)).unwrap();
+        // Polled once, then never again while the queue shuts down.
+        let mut waiting = Box::pin(tell_owning(queue.handle(), Op::Add(2)));
+        assert!(block_on(async {
+            futures::poll!(&mut waiting).is_pending()
+        }));
+        release.send(()).unwrap();
+        assert_eq!(queue.shutdown().unwrap().applied, [1]);
+        // Looked at again, it finds the queue closed and hands its command back.
+        let refused = block_on(waiting).unwrap_err();
+        assert!(refused.is_closed());
+        assert_eq!(refused.into_inner().number(), Some(2));
+    });
+}
+
+/// A `tell_async` whose future owns its handle, so it can outlive the queue.
+async fn tell_owning(handle: Handle<Probe>, op: Op) -> Result<(), SubmitError<Op>> {
+    handle.tell_async(op).await
+}
+
+/// Records which of two wakers has been woken.
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_block_for_deadline_wakes_the_task_through_its_latest_waker() {
+    within_a_minute(|| {
+        let (queue, release) = held_queue(1, BlockFor(Duration::from_millis(20)));
+        queue.tell(Op::Add(1)).unwrap();
+        let mut waiting = Box::pin(queue.tell_async(Op::Add(2)));
+        let flag = || std::sync::Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+        let (first, second) = (flag(), flag());
+        for flag in [&first, &second] {
+            let waker = std::task::Waker::from(std::sync::Arc::clone(flag));
+            let polled = waiting
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker));
+            assert!(polled.is_pending());
+        }
+        // The task moved to a new waker: the deadline must wake that one.
+        while !second.0.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        let waker = std::task::Waker::from(second);
+        let polled = waiting
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker));
+        let std::task::Poll::Ready(Err(refused)) = polled else {
+            panic!("timed out by now")
+        };
+        assert!(refused.is_timeout());
+        release.send(()).unwrap();
+    });
 }

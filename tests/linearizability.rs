@@ -4,7 +4,7 @@
 //! operations that respects real time and explains every result.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::thread;
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use singular_queue::{SingularQueue, StateMachine};
 
 const THREADS: usize = 6;
 const OPS_PER_THREAD: usize = 120;
-const KEYS: u64 = 8;
+const KEYS: u64 = 12;
 const RUNS: usize = 10;
 
 /// One operation on one key's register.
@@ -116,7 +116,7 @@ fn record_histories(seed: u64) -> HashMap<u64, Vec<Event>> {
             .map(|t| {
                 let handle = queue.handle();
                 scope.spawn(move || {
-                    let random = RandomState::new();
+                    let random = BuildHasherDefault::<DefaultHasher>::default();
                     let mut events = Vec::with_capacity(OPS_PER_THREAD);
                     for i in 0..OPS_PER_THREAD {
                         let roll = random.hash_one((seed, t, i));
