@@ -102,6 +102,14 @@ MUTATIONS = {
         "self.room.register(cx.waker());",
         "an_async_submit_waiting_for_room_is_woken_when_the_worker_frees_a_slot",
     ),
+    "async-retry-skips-the-gate": (
+        "src/shared.rs",
+        "let Some(_pass) = self.gate.enter() else {\n"
+        "                return Poll::Ready(Err(SubmitError::Closed(pending)));\n"
+        "            };",
+        "",
+        "a_shutdown_never_waits_for_a_task_waiting_for_room_which_then_gets_its_command_back",
+    ),
     "reject-loses-the-command": (
         "src/shared.rs",
         "Decision::RejectIfFull | Decision::Reject => Err(SubmitError::Full(message)),",

@@ -449,3 +449,36 @@ fn an_async_submit_waiting_for_room_is_woken_when_the_worker_frees_a_slot() {
         assert_accounted(&handle.stats(), 2);
     });
 }
+
+#[test]
+fn a_shutdown_never_waits_for_a_task_waiting_for_room_which_then_gets_its_command_back() {
+    check(
+        "a_shutdown_never_waits_for_a_task_waiting_for_room_...",
+        || {
+            let queue = queue(1);
+            queue.tell(1).unwrap();
+            let handle = queue.handle();
+            let mut waiting = Box::pin(async move { handle.tell_async(2).await });
+            let waker =
+                std::task::Waker::from(std::sync::Arc::new(CountingWaker(AtomicUsize::new(0))));
+            let first = waiting
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker));
+            // Whether or not the first poll got in, the shutdown must not wait for the task.
+            let handle = queue.handle();
+            let log = queue.shutdown().unwrap().0;
+            let outcome = match first {
+                std::task::Poll::Ready(outcome) => outcome,
+                std::task::Poll::Pending => block_on(waiting),
+            };
+            match outcome {
+                Ok(()) => assert_eq!(log, [1, 2]),
+                Err(refused) => {
+                    assert_eq!(refused.into_inner(), 2);
+                    assert_eq!(log, [1]);
+                }
+            }
+            assert_accounted(&handle.stats(), log.len());
+        },
+    );
+}
