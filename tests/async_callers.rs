@@ -14,7 +14,7 @@ use futures::future::join_all;
 use singular_queue::{
     Block, BlockFor, DropOldest, Handle, Reject, SingularQueue, StateMachine, SubmitError,
 };
-use support::{Op, Probe, Sum, held_queue};
+use support::{Op, Probe, Sum, held_queue, within};
 
 #[test]
 fn a_ticket_is_a_future_on_any_executor() {
@@ -236,26 +236,9 @@ fn cancellation_at_every_await_point_under_load_never_duplicates_or_loses_a_comm
     );
 }
 
-/// Runs `test` on its own thread and fails if it has not finished within a minute: a lost
-/// wake-up fails the test instead of hanging the run.
-fn within_a_minute(test: impl FnOnce() + Send + 'static) {
-    let (done, finished) = std::sync::mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        test();
-        let _ = done.send(());
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(()) => runner.join().unwrap(),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().unwrap_err())
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hung"),
-    }
-}
-
 #[test]
 fn a_task_waiting_for_room_does_not_hold_up_a_shutdown_and_then_gets_its_command_back() {
-    within_a_minute(|| {
+    within(Duration::from_secs(60), || {
         let (queue, release) = held_queue(1, Block);
         queue.tell(Op::Add(1)).unwrap();
         // Polled once, then never again while the queue shuts down.
@@ -288,7 +271,7 @@ impl std::task::Wake for Flag {
 
 #[test]
 fn a_block_for_deadline_wakes_the_task_through_its_latest_waker() {
-    within_a_minute(|| {
+    within(Duration::from_secs(60), || {
         let (queue, release) = held_queue(1, BlockFor(Duration::from_millis(20)));
         queue.tell(Op::Add(1)).unwrap();
         let mut waiting = Box::pin(queue.tell_async(Op::Add(2)));

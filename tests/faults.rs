@@ -2,31 +2,19 @@
 //! tickets and handles dropped mid-flight, and `shutdown` / `shutdown_now` racing all of it.
 //! Every test runs under a watchdog: a hang fails the test instead of stalling the run.
 
+mod support;
+
 use std::hash::{BuildHasher, RandomState};
-use std::panic::resume_unwind;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Barrier};
+
 use std::thread;
 use std::time::{Duration, Instant};
+use support::within;
 
 use singular_queue::{
     Backpressure, Block, BlockFor, CallError, Handle, OnPanic, Reject, SingularQueue, StateMachine,
     SubmitError, WaitError,
 };
-
-/// Runs `test` on its own thread and fails if it has not finished within `limit`.
-fn within(limit: Duration, test: impl FnOnce() + Send + 'static) {
-    let (done, finished) = mpsc::channel();
-    let runner = thread::spawn(move || {
-        test();
-        let _ = done.send(());
-    });
-    match finished.recv_timeout(limit) {
-        Ok(()) => runner.join().unwrap(),
-        Err(RecvTimeoutError::Disconnected) => resume_unwind(runner.join().unwrap_err()),
-        Err(RecvTimeoutError::Timeout) => panic!("hung: not finished within {limit:?}"),
-    }
-}
 
 const LIMIT: Duration = Duration::from_secs(120);
 

@@ -123,3 +123,20 @@ impl Drop for Grenade {
         }
     }
 }
+
+/// Runs `test` on its own thread and fails if it has not finished within `limit`: a hang (a
+/// lost wake-up, a deadlock) fails the test instead of stalling the whole run.
+pub fn within(limit: std::time::Duration, test: impl FnOnce() + Send + 'static) {
+    let (done, finished) = mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        test();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(limit) {
+        Ok(()) => runner.join().unwrap(),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(runner.join().unwrap_err())
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: not finished within {limit:?}"),
+    }
+}
