@@ -117,8 +117,10 @@ fn stress(policy: impl Backpressure<u64> + Copy, capacity: usize) -> Tally {
             total += producer.join().unwrap();
         }
     });
-    let stats = queue.stats();
+    // Read once the worker has stopped: until then the last tells may still be queued.
+    let handle = queue.handle();
     let sum = queue.shutdown().unwrap();
+    let stats = handle.stats();
     let (evicted_count, evicted_sum) = (
         evicted.0.load(Ordering::Relaxed),
         evicted.1.load(Ordering::Relaxed),
