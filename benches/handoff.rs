@@ -463,13 +463,19 @@ fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick")
         || std::env::var_os("SQ_BENCH_QUICK").is_some();
     let (runs, ops) = if quick { (5, 4_000) } else { (7, 20_000) };
+    // `SQ_BENCH_ONLY=Tell` (a workload's name) runs that workload alone, for profiling.
+    let only = std::env::var("SQ_BENCH_ONLY").ok();
+    let selected = |workload: Workload| {
+        only.as_ref()
+            .is_none_or(|name| *name == format!("{workload:?}"))
+    };
     let started = Instant::now();
 
     // (design, workload, clients) -> throughputs, and merged latencies.
     let mut rates: HashMap<(Design, Workload, usize), Vec<f64>> = HashMap::new();
     let mut latencies: HashMap<(Design, Workload, usize), Vec<u64>> = HashMap::new();
     for _ in 0..runs {
-        for workload in WORKLOADS {
+        for workload in WORKLOADS.into_iter().filter(|&w| selected(w)) {
             for clients in CLIENTS {
                 // Expensive work is slow by design: fewer operations keep runs short.
                 let ops = if workload == Workload::Expensive {
@@ -493,6 +499,10 @@ fn main() {
         }
     }
 
+    if only.is_some() {
+        println!("{rates:#?}");
+        return;
+    }
     println!("## Throughput (operations per second; median of {runs} interleaved runs)\n");
     for workload in WORKLOADS {
         println!("### {workload:?}\n");
