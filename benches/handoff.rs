@@ -557,37 +557,37 @@ fn main() {
     );
 
     let rate = |design, workload, clients| median(rates[&(design, workload, clients)].clone());
-    let ratio = |name: &str, ours: f64, theirs: f64| println!("ratio {name} {:.2}", ours / theirs);
-    ratio(
-        "call_vs_naive_c1",
-        rate(Design::Queue, Workload::Call, 1),
-        rate(Design::Naive, Workload::Call, 1),
-    );
-    ratio(
-        "call_vs_naive_c4",
-        rate(Design::Queue, Workload::Call, 4),
-        rate(Design::Naive, Workload::Call, 4),
-    );
-    ratio(
-        "call_vs_tokio_actor_c1",
-        rate(Design::Queue, Workload::Call, 1),
-        rate(Design::TokioActor, Workload::Call, 1),
-    );
-    ratio(
-        "call_vs_tokio_actor_c4",
-        rate(Design::Queue, Workload::Call, 4),
-        rate(Design::TokioActor, Workload::Call, 4),
-    );
-    ratio(
-        "tell_vs_raw_flume_c1",
-        rate(Design::Queue, Workload::Tell, 1),
-        rate(Design::RawFlume, Workload::Tell, 1),
-    );
-    ratio(
-        "expensive_vs_mutex_c4",
-        rate(Design::Queue, Workload::Expensive, 4),
-        rate(Design::Mutex, Workload::Expensive, 4),
-    );
+    // Each ratio: singular-queue over a baseline, same workload, same client count, same run.
+    let ratios = [
+        ("call_vs_naive_c1", Design::Naive, Workload::Call, 1),
+        ("call_vs_naive_c4", Design::Naive, Workload::Call, 4),
+        (
+            "call_vs_tokio_actor_c1",
+            Design::TokioActor,
+            Workload::Call,
+            1,
+        ),
+        (
+            "call_vs_tokio_actor_c4",
+            Design::TokioActor,
+            Workload::Call,
+            4,
+        ),
+        ("tell_vs_raw_flume_c1", Design::RawFlume, Workload::Tell, 1),
+        (
+            "expensive_vs_mutex_c4",
+            Design::Mutex,
+            Workload::Expensive,
+            4,
+        ),
+    ];
+    for (name, baseline, workload, clients) in ratios {
+        let ours = rate(Design::Queue, workload, clients);
+        println!(
+            "ratio {name} {:.2}",
+            ours / rate(baseline, workload, clients)
+        );
+    }
     let mut ours = latencies[&(Design::Queue, Workload::Call, 1)].clone();
     ours.sort_unstable();
     println!("allocs_per_call {allocs_per_call:.3}");

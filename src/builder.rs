@@ -62,7 +62,6 @@ impl<S: StateMachine> Builder<S> {
                 on_panic: OnPanic::default(),
                 reply_mode: ReplyMode::default(),
                 max_batch: DEFAULT_MAX_BATCH,
-                wait: WaitStrategy::default(),
             },
         }
     }
@@ -140,7 +139,6 @@ impl<S: StateMachine> Builder<S> {
     /// [`WaitStrategy::BusySpin`].
     pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.submit.wait = strategy;
-        self.worker.wait = strategy;
         self
     }
 

@@ -195,9 +195,7 @@ impl<S: StateMachine> Handle<S> {
         &self,
         command: S::Command,
     ) -> Result<S::Output, CallError<S::Command>> {
-        if self.shared.is_worker() {
-            return Err(self.shared.refuse_reentrant(command));
-        }
+        let command = self.not_on_worker(command)?;
         Ok(self.submit_async(command).await?.await?)
     }
 
@@ -264,10 +262,17 @@ impl<S: StateMachine> Handle<S> {
         command: S::Command,
         limit: Limit,
     ) -> Result<Ticket<S::Output>, CallError<S::Command>> {
+        let command = self.not_on_worker(command)?;
+        Ok(self.submit_with(command, limit)?)
+    }
+
+    /// Hands the command back, refused, if this is the queue's own worker: a call made there
+    /// would wait for itself.
+    fn not_on_worker(&self, command: S::Command) -> Result<S::Command, CallError<S::Command>> {
         if self.shared.is_worker() {
             return Err(self.shared.refuse_reentrant(command));
         }
-        Ok(self.submit_with(command, limit)?)
+        Ok(command)
     }
 
     pub(crate) fn shared(&self) -> &Shared<S> {

@@ -27,7 +27,7 @@ pub(crate) struct SubmitConfig<C> {
     pub(crate) on_evict: Option<OnEvict<C>>,
     /// Whether to stamp each command with the time it was accepted.
     pub(crate) track_queue_time: bool,
-    /// How callers wait for their tickets.
+    /// How callers wait for their tickets, and the worker for commands.
     pub(crate) wait: WaitStrategy,
 }
 

@@ -8,7 +8,7 @@ use crate::shared::Shared;
 use crate::sync::channel::{Receiver, TryRecvError};
 use crate::sync::{Arc, Instant};
 use crate::wait::Backoff;
-use crate::{BatchInfo, ReplyMode, StateMachine, WaitError, WaitStrategy};
+use crate::{BatchInfo, ReplyMode, StateMachine, WaitError};
 
 /// How the worker runs, as the builder set it.
 #[derive(Clone, Copy, Debug)]
@@ -16,7 +16,6 @@ pub(crate) struct WorkerConfig {
     pub(crate) on_panic: OnPanic,
     pub(crate) reply_mode: ReplyMode,
     pub(crate) max_batch: usize,
-    pub(crate) wait: WaitStrategy,
 }
 
 pub(crate) struct Worker<S: StateMachine> {
@@ -112,7 +111,7 @@ impl<S: StateMachine> Worker<S> {
     /// Waits for the next message: spinning first, as the wait strategy allows, because a
     /// command arriving within microseconds is picked up without the cost of a wake-up.
     fn receive(&self) -> Option<Message<S>> {
-        let mut backoff = Backoff::new(self.config.wait);
+        let mut backoff = Backoff::new(self.shared.wait_strategy());
         loop {
             match self.rx.try_recv() {
                 Ok(message) => return Some(message),

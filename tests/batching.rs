@@ -69,6 +69,14 @@ fn hold() -> (Command, mpsc::Receiver<()>, mpsc::Sender<()>) {
     holding(Command::Hold)
 }
 
+/// Holds `queue`'s worker inside `apply` until the returned sender releases it.
+fn hold_worker(queue: &SingularQueue<Batcher>) -> mpsc::Sender<()> {
+    let (held, started, release) = hold();
+    queue.tell(held).unwrap();
+    started.recv().unwrap();
+    release
+}
+
 /// Holds the worker inside the next `on_batch_end`.
 fn hold_batch_end() -> (Command, mpsc::Receiver<()>, mpsc::Sender<()>) {
     holding(Command::HoldBatchEnd)
@@ -83,9 +91,7 @@ fn the_worker_takes_what_is_waiting_up_to_max_batch() {
         .reply_mode(ReplyMode::AfterBatch)
         .spawn()
         .unwrap();
-    let (held, started, release) = hold();
-    queue.tell(held).unwrap();
-    started.recv().unwrap();
+    let release = hold_worker(&queue);
     let tickets: Vec<_> = (0..40)
         .map(|n| queue.submit(Command::Add(n)).unwrap())
         .collect();
@@ -140,9 +146,7 @@ fn a_panic_in_on_batch_end_under_group_commit_fails_every_reply_of_the_batch() {
         .reply_mode(ReplyMode::AfterBatch)
         .spawn()
         .unwrap();
-    let (held, started, release) = hold();
-    queue.tell(held).unwrap();
-    started.recv().unwrap();
+    let release = hold_worker(&queue);
     let mut tickets: Vec<_> = (0..5)
         .map(|n| queue.submit(Command::Add(n)).unwrap())
         .collect();
