@@ -469,6 +469,13 @@ fn main() {
         only.as_ref()
             .is_none_or(|name| *name == format!("{workload:?}"))
     };
+    // `SQ_BENCH_DESIGNS=Queue,Mutex` (designs' names) runs those designs alone.
+    let designs = std::env::var("SQ_BENCH_DESIGNS").ok();
+    let wanted = |design: Design| {
+        designs
+            .as_ref()
+            .is_none_or(|names| names.split(',').any(|name| name == format!("{design:?}")))
+    };
     let started = Instant::now();
 
     // (design, workload, clients) -> throughputs, and merged latencies.
@@ -483,7 +490,7 @@ fn main() {
                 } else {
                     ops
                 };
-                for design in DESIGNS {
+                for design in DESIGNS.into_iter().filter(|&d| wanted(d)) {
                     if let Some(sample) = measure(design, workload, clients, ops) {
                         rates
                             .entry((design, workload, clients))
@@ -499,8 +506,13 @@ fn main() {
         }
     }
 
-    if only.is_some() {
-        println!("{rates:#?}");
+    if only.is_some() || designs.is_some() {
+        let mut keys: Vec<_> = rates.keys().copied().collect();
+        keys.sort();
+        for key @ (design, workload, clients) in keys {
+            let rate = median(rates[&key].clone());
+            println!("{workload:?} {design:?} c{clients}: {rate:.0}");
+        }
         return;
     }
     println!("## Throughput (operations per second; median of {runs} interleaved runs)\n");
