@@ -513,6 +513,8 @@ fn main() {
             let rate = median(rates[&key].clone());
             println!("{workload:?} {design:?} c{clients}: {rate:.0}");
         }
+        let (call, tell) = (allocations_per_op(false), allocations_per_op(true));
+        println!("allocations per call {call:.4}, per tell {tell:.4}");
         return;
     }
     println!("## Throughput (operations per second; median of {runs} interleaved runs)\n");

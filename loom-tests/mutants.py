@@ -110,6 +110,12 @@ MUTATIONS = {
         "",
         "a_shutdown_never_waits_for_a_task_waiting_for_room_which_then_gets_its_command_back",
     ),
+    "reuse-a-slot-the-worker-can-still-reach": (
+        "src/spare.rs",
+        "match take::<T>().and_then(unshared) {",
+        "match take::<T>() {",
+        "a_reused_reply_slot_never_receives_an_earlier_output",
+    ),
     "reject-loses-the-command": (
         "src/shared.rs",
         "Decision::RejectIfFull | Decision::Reject => Err(SubmitError::Full(message)),",

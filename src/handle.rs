@@ -4,7 +4,7 @@ use std::time::Duration;
 use crate::backpressure::Limit;
 use crate::shared::Shared;
 use crate::sync::{Arc, Instant};
-use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, reply};
+use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, reply, spare};
 
 /// A cheap, cloneable way to submit commands to a [`SingularQueue`](crate::SingularQueue)
 /// from any thread.
@@ -84,13 +84,13 @@ impl<S: StateMachine> Handle<S> {
     /// this is the queue's own worker thread. Once accepted it may still fail:
     /// [`CallError::Panicked`], [`CallError::NotApplied`], [`CallError::Dropped`].
     pub fn call(&self, command: S::Command) -> Result<S::Output, CallError<S::Command>> {
-        Ok(self.submit_for_call(command, Limit::Policy)?.wait()?)
+        self.round_trip(command, Limit::Policy, None)
     }
 
     /// Like [`call`](Handle::call), but never waits for room: where the policy would wait,
     /// a full queue refuses with [`CallError::Full`]. It still waits for the output.
     pub fn try_call(&self, command: S::Command) -> Result<S::Output, CallError<S::Command>> {
-        Ok(self.submit_for_call(command, Limit::NoWait)?.wait()?)
+        self.round_trip(command, Limit::NoWait, None)
     }
 
     /// Like [`call`](Handle::call), bounded by `timeout` from start to finish.
@@ -105,14 +105,7 @@ impl<S: StateMachine> Handle<S> {
         timeout: Duration,
     ) -> Result<S::Output, CallError<S::Command>> {
         let deadline = Instant::now().checked_add(timeout);
-        let mut ticket = self.submit_for_call(command, Limit::Within(timeout))?;
-        let Some(deadline) = deadline else {
-            return Ok(ticket.wait()?);
-        };
-        match ticket.wait_deadline(deadline) {
-            Some(result) => Ok(result?),
-            None => Err(CallError::ReplyTimeout),
-        }
+        self.round_trip(command, Limit::Within(timeout), deadline)
     }
 
     /// Submits `command` and returns at once with a [`Ticket`] for its output.
@@ -256,14 +249,29 @@ impl<S: StateMachine> Handle<S> {
         Ok(Ticket::new(slot, self.shared.wait_strategy()))
     }
 
-    /// Submits for a call, which waits for the output: refused on the worker's own thread.
-    fn submit_for_call(
+    /// Submits for a call and waits for the output until `deadline`, if there is one. The reply
+    /// travels through the thread's spare slot, so a steady stream of calls allocates nothing.
+    /// Refused on the worker's own thread, which would wait for itself.
+    fn round_trip(
         &self,
         command: S::Command,
         limit: Limit,
-    ) -> Result<Ticket<S::Output>, CallError<S::Command>> {
+        deadline: Option<Instant>,
+    ) -> Result<S::Output, CallError<S::Command>> {
         let command = self.not_on_worker(command)?;
-        Ok(self.submit_with(command, limit)?)
+        let (reply, slot) = spare::pair();
+        let outcome = match self.shared.send(command, Some(reply), limit) {
+            Err(refused) => Err(refused.into()),
+            Ok(()) => match deadline {
+                None => Ok(slot.wait(self.shared.wait_strategy())?),
+                Some(deadline) => match slot.wait_until(deadline) {
+                    Some(result) => Ok(result?),
+                    None => Err(CallError::ReplyTimeout),
+                },
+            },
+        };
+        spare::give_back(slot);
+        outcome
     }
 
     /// Hands the command back, refused, if this is the queue's own worker: a call made there

@@ -204,6 +204,7 @@ mod reentrancy;
 mod reply;
 mod room;
 mod shared;
+mod spare;
 mod state_machine;
 mod stats;
 mod sync;

@@ -31,20 +31,18 @@ enum State<T> {
 
 /// Makes a connected reply and slot.
 pub(crate) fn pair<T>() -> (Reply<T>, Arc<Slot<T>>) {
-    let slot = Arc::new(Slot {
-        state: Mutex::new(State::Pending(None)),
-        ready: Condvar::new(),
-        done: AtomicBool::new(false),
-    });
-    let reply = Reply {
-        slot: Some(Arc::clone(&slot)),
-    };
-    (reply, slot)
+    let slot = Arc::new(Slot::new());
+    (Reply::new(Arc::clone(&slot)), slot)
 }
 
 // === impl Reply ===
 
 impl<T> Reply<T> {
+    /// The worker's end of `slot`, which must be pending.
+    pub(crate) fn new(slot: Arc<Slot<T>>) -> Self {
+        Self { slot: Some(slot) }
+    }
+
     /// Completes the slot and wakes its waiter, if any.
     pub(crate) fn send(mut self, result: Result<T, WaitError>) {
         self.complete(result);
@@ -77,6 +75,22 @@ impl<T> Drop for Reply<T> {
 // === impl Slot ===
 
 impl<T> Slot<T> {
+    /// A slot waiting for its result.
+    pub(crate) fn new() -> Self {
+        Self {
+            state: Mutex::new(State::Pending(None)),
+            ready: Condvar::new(),
+            done: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes the slot pending again, for its next command. Only for a slot that no reply can
+    /// reach any more (see `spare`). A late output nobody took is dropped here.
+    pub(crate) fn reset(&self) {
+        let _late = std::mem::replace(&mut *self.state.lock(), State::Pending(None));
+        self.done.store(false, Ordering::Relaxed);
+    }
+
     /// Whether the result has arrived and not been taken yet.
     pub(crate) fn is_ready(&self) -> bool {
         matches!(*self.state.lock(), State::Ready(_))

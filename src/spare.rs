@@ -1,0 +1,75 @@
+//! Each calling thread's spare reply slot: a blocking call reuses it instead of allocating.
+//!
+//! A blocking `call` waits for its own output, so when it returns its slot is free for the
+//! thread's next call, unless the worker still holds the other end: a call that timed out
+//! leaves the reply with the worker, and even after a normal reply the worker drops its end a
+//! moment after the caller wakes. Reusing a slot that the worker can still reach would let an
+//! old command's output land in a new call (hazard 3). So a spare is reused only when
+//! [`Arc::get_mut`] proves this thread holds the only reference: no reply can reach it, and the
+//! worker's last touch happened before the reuse. Otherwise the call allocates a fresh slot, and
+//! the old one is freed once its reply is dropped.
+
+use std::any::Any;
+use std::cell::RefCell;
+
+use crate::reply::{self, Reply, Slot};
+use crate::sync::Arc;
+use crate::sync::thread::thread_local;
+
+thread_local! {
+    /// An `Option<Arc<Slot<T>>>` for the output type `T` of this thread's last call.
+    // loom's `thread_local!` does not accept a `const { }` initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static SPARE: RefCell<Option<Box<dyn Any>>> = RefCell::new(None);
+}
+
+/// A connected reply and slot for a blocking call: the thread's spare slot if nobody else can
+/// reach it, otherwise a new one.
+pub(crate) fn pair<T: Send + 'static>() -> (Reply<T>, Arc<Slot<T>>) {
+    match take::<T>().and_then(unshared) {
+        Some(slot) => {
+            slot.reset();
+            (Reply::new(Arc::clone(&slot)), slot)
+        }
+        None => reply::pair(),
+    }
+}
+
+/// `slot`, if this is the only reference to it: then no reply can reach it, and the worker's
+/// last touch (the release when it dropped its reply) happened before this acquire.
+fn unshared<T>(mut slot: Arc<Slot<T>>) -> Option<Arc<Slot<T>>> {
+    Arc::get_mut(&mut slot)?;
+    Some(slot)
+}
+
+/// Keeps `slot` as the thread's spare, once its call has returned.
+pub(crate) fn give_back<T: Send + 'static>(slot: Arc<Slot<T>>) {
+    // What this replaces (a spare of another output type) is dropped after the borrow ends:
+    // dropping a slot may run the `Drop` of an output nobody took.
+    let _replaced = SPARE
+        .try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            let kept = spare.as_mut().and_then(|any| any.downcast_mut());
+            if let Some(kept @ None) = kept {
+                *kept = Some(slot);
+                return None;
+            }
+            spare.replace(Box::new(Some(slot)))
+        })
+        .ok()
+        .flatten();
+}
+
+/// Takes the thread's spare slot for output type `T`, if it has one.
+fn take<T: Send + 'static>() -> Option<Arc<Slot<T>>> {
+    SPARE
+        .try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            spare
+                .as_mut()?
+                .downcast_mut::<Option<Arc<Slot<T>>>>()?
+                .take()
+        })
+        .ok()
+        .flatten()
+}
