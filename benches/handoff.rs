@@ -476,6 +476,10 @@ fn main() {
             .as_ref()
             .is_none_or(|names| names.split(',').any(|name| name == format!("{design:?}")))
     };
+    // `SQ_BENCH_CLIENTS=1` (a client count) runs that count alone.
+    let clients_only: Option<usize> = std::env::var("SQ_BENCH_CLIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok());
     let started = Instant::now();
 
     // (design, workload, clients) -> throughputs, and merged latencies.
@@ -483,7 +487,10 @@ fn main() {
     let mut latencies: HashMap<(Design, Workload, usize), Vec<u64>> = HashMap::new();
     for _ in 0..runs {
         for workload in WORKLOADS.into_iter().filter(|&w| selected(w)) {
-            for clients in CLIENTS {
+            for clients in CLIENTS
+                .into_iter()
+                .filter(|&c| clients_only.is_none_or(|n| n == c))
+            {
                 // Expensive work is slow by design: fewer operations keep runs short.
                 let ops = if workload == Workload::Expensive {
                     ops / 4
@@ -506,7 +513,7 @@ fn main() {
         }
     }
 
-    if only.is_some() || designs.is_some() {
+    if only.is_some() || designs.is_some() || clients_only.is_some() {
         let mut keys: Vec<_> = rates.keys().copied().collect();
         keys.sort();
         for key @ (design, workload, clients) in keys {

@@ -13,8 +13,10 @@ pub struct BatchInfo {
     /// How many commands of the batch `apply` ran on (at least 1; a command whose `apply`
     /// panicked under [`OnPanic::Continue`](crate::OnPanic::Continue) counts).
     pub size: usize,
-    /// How many messages were waiting in the queue when the batch ended (during a shutdown,
-    /// this may count the shutdown's own stop message).
+    /// How many commands were waiting in the queue when the batch closed: 0 when the worker
+    /// closed it because it found the queue empty, the queue's length when the batch reached
+    /// [`max_batch`](crate::Builder::max_batch). (During a shutdown this may count the
+    /// shutdown's own stop message.) Commands may arrive while `on_batch_end` runs.
     pub remaining: usize,
 }
 

@@ -88,7 +88,8 @@ impl<S: StateMachine> Worker<S> {
                 enqueued,
             } = message
             else {
-                self.end_batch(taken, applied);
+                // `Stop` is the channel's last message: nothing remains behind it.
+                self.end_batch(taken, applied, 0);
                 return false;
             };
             self.shared.slot_freed();
@@ -104,7 +105,14 @@ impl<S: StateMachine> Worker<S> {
                 next = self.rx.try_recv().ok();
             }
         }
-        self.end_batch(taken, applied);
+        // A batch cut short by `max_batch` leaves commands behind; otherwise the worker has
+        // just found the channel empty, and reading its length would take its lock again.
+        let remaining = if taken == self.config.max_batch {
+            self.rx.len()
+        } else {
+            0
+        };
+        self.end_batch(taken, applied, remaining);
         true
     }
 
@@ -147,7 +155,7 @@ impl<S: StateMachine> Worker<S> {
 
     /// Runs `on_batch_end` for a batch that applied something, then releases the replies held
     /// for group commit: as outputs if the batch committed, as errors if not.
-    fn end_batch(&mut self, taken: usize, applied: usize) {
+    fn end_batch(&mut self, taken: usize, applied: usize, remaining: usize) {
         if taken == 0 {
             return;
         }
@@ -158,7 +166,7 @@ impl<S: StateMachine> Worker<S> {
         if applied > 0 && self.poison.is_none() {
             let info = BatchInfo {
                 size: applied,
-                remaining: self.rx.len(),
+                remaining,
             };
             self.run_hook(|state| state.on_batch_end(info));
         }
