@@ -15,6 +15,7 @@ use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use crate::sync::{Instant, spin_hint};
 use crate::timer::Alarm;
+use crate::wait::Backoff;
 use crate::{CallError, StateMachine, Stats, SubmitError, WaitError, WaitStrategy};
 
 /// Receives each command that [`DropOldest`](crate::DropOldest) evicts.
@@ -201,10 +202,7 @@ impl<S: StateMachine> Shared<S> {
             Err(full) => full,
         };
         match decision {
-            Decision::Wait => self
-                .tx
-                .send(message)
-                .map_err(|error| SubmitError::Closed(error.into_inner())),
+            Decision::Wait => self.send_waiting(message),
             Decision::WaitFor(timeout) => {
                 self.tx
                     .send_timeout(message, timeout)
@@ -216,6 +214,23 @@ impl<S: StateMachine> Shared<S> {
             Decision::EvictOldest => self.send_evicting(message),
             Decision::RejectIfFull | Decision::Reject => Err(SubmitError::Full(message)),
         }
+    }
+
+    /// Waits for room: retrying first, as the wait strategy allows, then blocking in the
+    /// channel. A sender blocked in the channel costs the worker a wake-up per command it
+    /// frees room for; a retrying one costs it nothing.
+    fn send_waiting(&self, mut message: Message<S>) -> Result<(), Refusal<S>> {
+        let mut backoff = Backoff::new(self.config.wait);
+        while !backoff.is_completed() {
+            backoff.snooze();
+            message = match self.try_offer(message) {
+                Ok(offered) => return offered,
+                Err(full) => full,
+            };
+        }
+        self.tx
+            .send(message)
+            .map_err(|error| SubmitError::Closed(error.into_inner()))
     }
 
     /// Evicts the oldest waiting command until `message` fits (hazard 2).

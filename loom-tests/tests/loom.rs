@@ -185,7 +185,7 @@ fn two_producers_each_command_applied_once_in_producer_order() {
     check(
         "two_producers_each_command_applied_once_in_producer_order",
         || {
-            let queue = queue(1);
+            let queue = queue(2);
             let handle = queue.handle();
             // The other producer is this thread: two producers and the worker, three threads.
             let producer = thread::spawn(move || {
