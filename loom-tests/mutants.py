@@ -14,7 +14,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# name: (file, original text, mutated text, model test that must fail)
+# name: (file, original text, mutated text, model test that must fail), or, for a bug that
+# spans several places: ([(file, original text, mutated text), ...], model test that must fail)
 MUTATIONS = {
     "gate-check-then-register": (
         "src/gate.rs",
@@ -110,10 +111,17 @@ MUTATIONS = {
         "",
         "a_shutdown_never_waits_for_a_task_waiting_for_room_which_then_gets_its_command_back",
     ),
+    # Both defences removed: a timed-out call keeps its slot, and the slot is reused without
+    # proof that the worker let go. Either one alone keeps the late output out.
     "reuse-a-slot-the-worker-can-still-reach": (
-        "src/spare.rs",
-        "match take::<T>().and_then(unshared) {",
-        "match take::<T>() {",
+        [
+            ("src/handle.rs",
+             "if !matches!(outcome, Err(CallError::ReplyTimeout)) {",
+             "if true {"),
+            ("src/spare.rs",
+             "match take::<T>().and_then(unshared) {",
+             "match take::<T>() {"),
+        ],
         "a_reused_reply_slot_never_receives_an_earlier_output",
     ),
     "reject-loses-the-command": (
@@ -137,14 +145,16 @@ def scratch_copy():
     return scratch
 
 
-def run(name, path, original, mutated, test):
+def run(name, *spec):
+    edits, test = (spec[0], spec[1]) if isinstance(spec[0], list) else ([spec[:3]], spec[3])
     scratch = scratch_copy()
     try:
-        target = os.path.join(scratch, path)
-        text = open(target).read()
-        if original not in text:
-            return f"STALE {name} (its original text is no longer in {path})"
-        open(target, "w").write(text.replace(original, mutated, 1))
+        for path, original, mutated in edits:
+            target = os.path.join(scratch, path)
+            text = open(target).read()
+            if original not in text:
+                return f"STALE {name} (its original text is no longer in {path})"
+            open(target, "w").write(text.replace(original, mutated, 1))
         env = dict(os.environ,
                    RUSTFLAGS="--cfg singular_queue_loom",
                    CARGO_TARGET_DIR=os.path.join(ROOT, "target", "loom-mutants"))

@@ -116,7 +116,9 @@ impl fmt::Debug for Load<'_> {
 /// Wait for room as long as it takes: the default policy.
 ///
 /// The submitter blocks until the worker makes room. Nothing is refused while the queue is
-/// open, and a slow worker slows its submitters down.
+/// open, and a slow worker slows its submitters down. A blocking submitter retries briefly
+/// (spinning, then yielding, as the queue's [`WaitStrategy`](crate::WaitStrategy) allows, never
+/// busy-spinning) before it sleeps: a sleeping submitter costs the worker a wake-up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Block;
 

@@ -134,9 +134,9 @@ impl<S: StateMachine> Builder<S> {
         self
     }
 
-    /// How the worker waits for commands and callers wait for outputs (default
-    /// [`WaitStrategy::SpinThenPark`]). Read [`WaitStrategy`]'s caveat before choosing
-    /// [`WaitStrategy::BusySpin`].
+    /// How the worker waits for commands, callers wait for outputs, and submitters wait for
+    /// room (default [`WaitStrategy::SpinThenPark`]). Read [`WaitStrategy`]'s caveat before
+    /// choosing [`WaitStrategy::BusySpin`].
     pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.submit.wait = strategy;
         self

@@ -270,7 +270,11 @@ impl<S: StateMachine> Handle<S> {
                 },
             },
         };
-        spare::give_back(slot);
+        // A call that gave up waiting leaves its reply with the worker, which drops the late
+        // output under `catch`; its slot is not kept, so that output never reaches this thread.
+        if !matches!(outcome, Err(CallError::ReplyTimeout)) {
+            spare::give_back(slot);
+        }
         outcome
     }
 

@@ -85,9 +85,10 @@ impl<T> Slot<T> {
     }
 
     /// Makes the slot pending again, for its next command. Only for a slot that no reply can
-    /// reach any more (see `spare`). A late output nobody took is dropped here.
+    /// reach any more, whose result was taken or was a refusal (see `spare`): no output of a
+    /// user's is dropped here.
     pub(crate) fn reset(&self) {
-        let _late = std::mem::replace(&mut *self.state.lock(), State::Pending(None));
+        *self.state.lock() = State::Pending(None);
         self.done.store(false, Ordering::Relaxed);
     }
 

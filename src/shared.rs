@@ -216,11 +216,16 @@ impl<S: StateMachine> Shared<S> {
         }
     }
 
-    /// Waits for room: retrying first, as the wait strategy allows, then blocking in the
-    /// channel. A sender blocked in the channel costs the worker a wake-up per command it
-    /// frees room for; a retrying one costs it nothing.
+    /// Waits for room: retrying first, then blocking in the channel. A sender blocked in the
+    /// channel costs the worker a wake-up per command it frees room for; a retrying one costs
+    /// it nothing. The retries are bounded even under `BusySpin`: room may take as long as the
+    /// slowest `apply` or `on_batch_end`, and a producer must not burn a core for that long.
     fn send_waiting(&self, mut message: Message<S>) -> Result<(), Refusal<S>> {
-        let mut backoff = Backoff::new(self.config.wait);
+        let strategy = match self.config.wait {
+            WaitStrategy::BusySpin => WaitStrategy::SpinThenPark,
+            other => other,
+        };
+        let mut backoff = Backoff::new(strategy);
         while !backoff.is_completed() {
             backoff.snooze();
             message = match self.try_offer(message) {

@@ -1,13 +1,16 @@
 //! Each calling thread's spare reply slot: a blocking call reuses it instead of allocating.
 //!
 //! A blocking `call` waits for its own output, so when it returns its slot is free for the
-//! thread's next call, unless the worker still holds the other end: a call that timed out
-//! leaves the reply with the worker, and even after a normal reply the worker drops its end a
-//! moment after the caller wakes. Reusing a slot that the worker can still reach would let an
-//! old command's output land in a new call (hazard 3). So a spare is reused only when
-//! [`Arc::get_mut`] proves this thread holds the only reference: no reply can reach it, and the
-//! worker's last touch happened before the reuse. Otherwise the call allocates a fresh slot, and
-//! the old one is freed once its reply is dropped.
+//! thread's next call. Reusing a slot that a reply can still reach would let an old command's
+//! output land in a new call (hazard 3). Two rules keep that from happening:
+//!
+//! - A call that gave up waiting (`ReplyTimeout`) does not give its slot back: the worker
+//!   still holds the reply, and drops the late output itself, under `catch`.
+//! - A spare is reused only when [`Arc::get_mut`] proves this thread holds the only reference:
+//!   no reply can reach it, and the worker's last touch (dropping its end, a moment after the
+//!   caller wakes) happened before the reuse. Otherwise the call allocates a fresh slot.
+//!
+//! So a spare holds no output: its result was taken, or it records a refusal.
 
 use std::any::Any;
 use std::cell::RefCell;

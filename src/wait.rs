@@ -11,6 +11,11 @@ use crate::sync::{spin_hint, yield_now};
 /// How the worker waits for commands and callers wait for outputs, set with
 /// [`Builder::wait_strategy`](crate::Builder::wait_strategy).
 ///
+/// Submitters waiting for room in a full queue under [`Block`](crate::Block) retry with the
+/// same backoff before they block, but never busy-spin: under `BusySpin` they wait as under
+/// `SpinThenPark`, since room may take as long as the slowest update. Under `Park` they block
+/// at once.
+///
 /// # Oversubscription
 ///
 /// Spinning pays off only while the thread being waited for runs on another core. With more
@@ -30,7 +35,7 @@ pub enum WaitStrategy {
     BusySpin,
 }
 
-/// Spins with pauses of 1, 2, 4, … up to `1 << SPIN_STEPS` spin hints.
+/// Spins `SPIN_STEPS` times, with pauses of 1, 2, 4, … 32 spin hints.
 #[cfg(not(singular_queue_loom))]
 const SPIN_STEPS: u32 = 6;
 /// Then yields until this many steps in all.
