@@ -47,8 +47,8 @@ fn unshared<T>(mut slot: Arc<Slot<T>>) -> Option<Arc<Slot<T>>> {
 
 /// Keeps `slot` as the thread's spare, once its call has returned.
 pub(crate) fn give_back<T: Send + 'static>(slot: Arc<Slot<T>>) {
-    // What this replaces (a spare of another output type) is dropped after the borrow ends:
-    // dropping a slot may run the `Drop` of an output nobody took.
+    // What this replaces (a spare of another output type) is dropped after the borrow ends,
+    // so no drop ever runs while the thread-local is borrowed.
     let _replaced = SPARE
         .try_with(|spare| {
             let mut spare = spare.borrow_mut();
