@@ -431,6 +431,19 @@ fn measure(design: Design, workload: Workload, clients: usize, ops: u64) -> Opti
     })
 }
 
+/// The names an environment variable lists, comma-separated; `None` if it is unset.
+fn env_filter(var: &str) -> Option<Vec<String>> {
+    let names = std::env::var(var).ok()?;
+    Some(names.split(',').map(str::to_owned).collect())
+}
+
+/// Whether `filter` lets `item` run: no filter, or one naming it as `Debug` prints it.
+fn allows(filter: &Option<Vec<String>>, item: &impl std::fmt::Debug) -> bool {
+    filter
+        .as_ref()
+        .is_none_or(|names| names.contains(&format!("{item:?}")))
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -463,41 +476,26 @@ fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick")
         || std::env::var_os("SQ_BENCH_QUICK").is_some();
     let (runs, ops) = if quick { (5, 4_000) } else { (7, 20_000) };
-    // `SQ_BENCH_ONLY=Tell` (a workload's name) runs that workload alone, for profiling.
-    let only = std::env::var("SQ_BENCH_ONLY").ok();
-    let selected = |workload: Workload| {
-        only.as_ref()
-            .is_none_or(|name| *name == format!("{workload:?}"))
-    };
-    // `SQ_BENCH_DESIGNS=Queue,Mutex` (designs' names) runs those designs alone.
-    let designs = std::env::var("SQ_BENCH_DESIGNS").ok();
-    let wanted = |design: Design| {
-        designs
-            .as_ref()
-            .is_none_or(|names| names.split(',').any(|name| name == format!("{design:?}")))
-    };
-    // `SQ_BENCH_CLIENTS=1` (a client count) runs that count alone.
-    let clients_only: Option<usize> = std::env::var("SQ_BENCH_CLIENTS")
-        .ok()
-        .and_then(|n| n.parse().ok());
+    // For profiling, runs only what these name (comma-separated): `SQ_BENCH_ONLY=Tell`
+    // (workloads), `SQ_BENCH_DESIGNS=Queue,Mutex` (designs), `SQ_BENCH_CLIENTS=1,4`.
+    let workloads = env_filter("SQ_BENCH_ONLY");
+    let designs = env_filter("SQ_BENCH_DESIGNS");
+    let client_counts = env_filter("SQ_BENCH_CLIENTS");
     let started = Instant::now();
 
     // (design, workload, clients) -> throughputs, and merged latencies.
     let mut rates: HashMap<(Design, Workload, usize), Vec<f64>> = HashMap::new();
     let mut latencies: HashMap<(Design, Workload, usize), Vec<u64>> = HashMap::new();
     for _ in 0..runs {
-        for workload in WORKLOADS.into_iter().filter(|&w| selected(w)) {
-            for clients in CLIENTS
-                .into_iter()
-                .filter(|&c| clients_only.is_none_or(|n| n == c))
-            {
+        for workload in WORKLOADS.into_iter().filter(|w| allows(&workloads, w)) {
+            for clients in CLIENTS.into_iter().filter(|c| allows(&client_counts, c)) {
                 // Expensive work is slow by design: fewer operations keep runs short.
                 let ops = if workload == Workload::Expensive {
                     ops / 4
                 } else {
                     ops
                 };
-                for design in DESIGNS.into_iter().filter(|&d| wanted(d)) {
+                for design in DESIGNS.into_iter().filter(|d| allows(&designs, d)) {
                     if let Some(sample) = measure(design, workload, clients, ops) {
                         rates
                             .entry((design, workload, clients))
@@ -513,7 +511,7 @@ fn main() {
         }
     }
 
-    if only.is_some() || designs.is_some() || clients_only.is_some() {
+    if workloads.is_some() || designs.is_some() || client_counts.is_some() {
         let mut keys: Vec<_> = rates.keys().copied().collect();
         keys.sort();
         for key @ (design, workload, clients) in keys {

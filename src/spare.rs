@@ -49,30 +49,29 @@ fn unshared<T>(mut slot: Arc<Slot<T>>) -> Option<Arc<Slot<T>>> {
 pub(crate) fn give_back<T: Send + 'static>(slot: Arc<Slot<T>>) {
     // What this replaces (a spare of another output type) is dropped after the borrow ends,
     // so no drop ever runs while the thread-local is borrowed.
-    let _replaced = SPARE
-        .try_with(|spare| {
-            let mut spare = spare.borrow_mut();
-            let kept = spare.as_mut().and_then(|any| any.downcast_mut());
-            if let Some(kept @ None) = kept {
-                *kept = Some(slot);
-                return None;
-            }
-            spare.replace(Box::new(Some(slot)))
-        })
-        .ok()
-        .flatten();
+    let _replaced = with_spare(|spare| {
+        if let Some(kept @ None) = spare.as_mut().and_then(|any| any.downcast_mut()) {
+            *kept = Some(slot);
+            return None;
+        }
+        spare.replace(Box::new(Some(slot)))
+    });
 }
 
 /// Takes the thread's spare slot for output type `T`, if it has one.
 fn take<T: Send + 'static>() -> Option<Arc<Slot<T>>> {
+    with_spare(|spare| {
+        spare
+            .as_mut()?
+            .downcast_mut::<Option<Arc<Slot<T>>>>()?
+            .take()
+    })
+}
+
+/// Runs `f` on the thread's spare; `None` once the thread-local is gone (at thread exit).
+fn with_spare<R>(f: impl FnOnce(&mut Option<Box<dyn Any>>) -> Option<R>) -> Option<R> {
     SPARE
-        .try_with(|spare| {
-            let mut spare = spare.borrow_mut();
-            spare
-                .as_mut()?
-                .downcast_mut::<Option<Arc<Slot<T>>>>()?
-                .take()
-        })
+        .try_with(|spare| f(&mut spare.borrow_mut()))
         .ok()
         .flatten()
 }
