@@ -11,6 +11,10 @@ use crate::{Handle, OnPanic, ReplyMode, SingularQueue, StateMachine, WaitStrateg
 /// The capacity a queue gets unless [`Builder::capacity`] says otherwise.
 pub const DEFAULT_CAPACITY: usize = 1024;
 
+/// The largest capacity a queue can have: [`Builder::capacity`] clamps larger values (such as
+/// `usize::MAX`, a natural way to ask for "unbounded") to this. No collection can hold more.
+pub const MAX_CAPACITY: usize = isize::MAX as usize;
+
 /// The most commands in one batch unless [`Builder::max_batch`] says otherwise.
 pub const DEFAULT_MAX_BATCH: usize = 128;
 
@@ -68,20 +72,45 @@ impl<S: StateMachine> Builder<S> {
 
     /// How many accepted commands may wait for the worker at once (default
     /// [`DEFAULT_CAPACITY`]). What a submitter does when they are all taken is the
-    /// [`backpressure`](Builder::backpressure) policy's call.
+    /// [`backpressure`](Builder::backpressure) policy's call. Values above [`MAX_CAPACITY`]
+    /// are clamped to it, so `capacity(usize::MAX)` gives a queue that is as good as
+    /// unbounded ([`Stats::capacity`](crate::Stats::capacity) shows the clamped value).
     ///
     /// # Panics
     ///
     /// If `capacity` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{MAX_CAPACITY, SingularQueue, StateMachine};
+    /// # struct Counter(u64);
+    /// # impl StateMachine for Counter {
+    /// #     type Command = u64;
+    /// #     type Output = u64;
+    /// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+    /// # }
+    /// let queue = SingularQueue::builder(Counter(0))
+    ///     .capacity(usize::MAX)
+    ///     .spawn()
+    ///     .unwrap();
+    /// assert_eq!(queue.call(1).unwrap(), 1);
+    /// assert_eq!(queue.stats().capacity, MAX_CAPACITY);
+    /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         assert!(capacity > 0, "a queue's capacity must be at least 1");
-        self.submit.capacity = capacity;
+        self.submit.capacity = capacity.min(MAX_CAPACITY);
         self
     }
 
     /// What a submitter does when the queue is full (default [`Block`]): one of
     /// [`Block`], [`BlockFor`](crate::BlockFor), [`Reject`](crate::Reject),
     /// [`DropOldest`](crate::DropOldest), or your own [`Backpressure`] policy.
+    ///
+    /// The queue keeps the policy for as long as any handle lives. A policy that holds a
+    /// [`Handle`] to its own queue makes a reference cycle: the queue still stops when its
+    /// owner shuts it down, but its shared part is never freed. The same goes for
+    /// [`on_evict`](Builder::on_evict).
     pub fn backpressure(mut self, policy: impl Backpressure<S::Command>) -> Self {
         self.submit.policy = Box::new(policy);
         self
@@ -143,6 +172,7 @@ impl<S: StateMachine> Builder<S> {
     }
 
     /// The worker thread's name, as panics and debuggers show it (default `singular-queue`).
+    /// A name with a NUL byte makes [`spawn`](Builder::spawn) fail.
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
         self.thread_name = name.into();
         self
@@ -152,8 +182,16 @@ impl<S: StateMachine> Builder<S> {
     ///
     /// # Errors
     ///
-    /// The operating system's error if it cannot create the thread; the state is dropped.
+    /// The operating system's error if it cannot create the thread, or
+    /// [`io::ErrorKind::InvalidInput`] if the thread's name holds a NUL byte; the state is
+    /// dropped.
     pub fn spawn(self) -> io::Result<SingularQueue<S>> {
+        if self.thread_name.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a thread name must not contain a NUL byte",
+            ));
+        }
         let (tx, rx) = channel::bounded(self.submit.capacity);
         let shared = Arc::new(Shared::new((tx, rx.clone()), self.submit));
         let worker = Worker::new(self.state, rx, Arc::clone(&shared), self.worker);

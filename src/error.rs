@@ -8,6 +8,9 @@ const NOT_APPLIED: &str = "the queue stopped before applying the command";
 const DROPPED: &str = "the command was evicted by a newer one";
 const NO_ROOM_IN_TIME: &str = "timed out waiting for room in the queue";
 const PANICKED: &str = "the command panicked";
+const NOT_COMMITTED: &str = "the command was applied, but its batch was not committed";
+const WOULD_DEADLOCK: &str = "waiting would deadlock: the queue waits for this thread";
+const NOT_WAITED: &str = "not waited for: waiting would deadlock, and the command stays accepted";
 
 /// A command the queue refused: it was not accepted, and here it is back.
 ///
@@ -44,23 +47,48 @@ pub enum SubmitError<T> {
     Full(T),
     /// The queue stayed full for as long as the policy (or a `*_timeout` call) would wait.
     Timeout(T),
+    /// The queue was full, and this thread is a worker that the queue waits for: the queue's
+    /// own worker, or the worker of a queue that this one waits for through a chain of queues
+    /// (each worker blocked calling, or waiting for room in, the next). Waiting for room here
+    /// would never end, so the submit is refused instead.
+    Deadlock(T),
 }
 
 /// Why a ticket will never hold its command's output.
 ///
-/// The command was accepted, so it is no longer the caller's: either `apply` ran and panicked,
-/// or the command went back to the queue's owner unapplied
-/// ([`SingularQueue::shutdown_now`](crate::SingularQueue::shutdown_now), or a queue stopped
-/// by an earlier panic).
+/// The command was accepted, so it is no longer the caller's. Each variant says exactly what
+/// became of it, so that a caller retries only what was not done:
+///
+/// | variant | `apply` ran on the command? | its effects are in the state? | retry? |
+/// |---|---|---|---|
+/// | [`Panicked`](WaitError::Panicked) | yes, and panicked | partly, perhaps | only if `apply` is idempotent |
+/// | [`NotCommitted`](WaitError::NotCommitted) | yes, and returned | yes, but not committed | no: the command was applied |
+/// | [`NotApplied`](WaitError::NotApplied) | no | no | yes |
+/// | [`Dropped`](WaitError::Dropped) | no | no | if it still matters |
+/// | [`Deadlock`](WaitError::Deadlock) | not yet: it is still queued | later | no |
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WaitError {
-    /// `apply` panicked on this command; the panic's message is kept.
+    /// `apply` panicked on this very command; the panic's message is kept.
     Panicked(String),
-    /// The queue stopped before applying this command.
+    /// `apply` ran on this command and returned, but its batch was not committed under
+    /// [`ReplyMode::AfterBatch`](crate::ReplyMode::AfterBatch): `on_batch_end` panicked, or
+    /// another command of the same batch panicked and poisoned the state first, so
+    /// `on_batch_end` never ran. The message is that panic's. The command's effects are in the
+    /// state (which is now [`Poisoned`](crate::Poisoned)); do not apply it again.
+    NotCommitted(String),
+    /// The queue stopped before applying this command: a
+    /// [`shutdown_now`](crate::SingularQueue::shutdown_now), or a state poisoned by an earlier
+    /// command. The command went back to the queue's owner.
     NotApplied,
-    /// A newer command evicted this one from a full [`DropOldest`](crate::DropOldest) queue.
+    /// A newer command evicted this one from a full [`DropOldest`](crate::DropOldest) queue,
+    /// before it was applied.
     Dropped,
+    /// Nobody waited: this thread is the worker that would have to apply the command (the
+    /// ticket's own queue's worker, or a worker that the ticket's queue waits for through a
+    /// chain of queues), so waiting would never end. The command stays accepted and is
+    /// applied later as usual (its output is discarded if the ticket was consumed).
+    Deadlock,
 }
 
 /// Why [`Handle::call`](crate::Handle::call) returned no output.
@@ -79,8 +107,15 @@ pub enum CallError<T> {
     /// Called from the queue's own worker thread (inside `apply` or a hook), which would wait
     /// for itself; the command was not accepted.
     Reentrant(T),
-    /// `apply` panicked on this command; the panic's message is kept.
+    /// Called from the worker of another queue that this queue waits for, through a chain of
+    /// queues (each worker blocked calling, or waiting for room in, the next): the call would
+    /// never return, so the command was not accepted.
+    Deadlock(T),
+    /// `apply` panicked on this very command; the panic's message is kept.
     Panicked(String),
+    /// `apply` ran on this command and returned, but its batch was not committed (see
+    /// [`WaitError::NotCommitted`]); do not apply it again.
+    NotCommitted(String),
     /// The queue stopped before applying this command.
     NotApplied,
     /// A newer command evicted this one from a full [`DropOldest`](crate::DropOldest) queue.
@@ -88,6 +123,11 @@ pub enum CallError<T> {
     /// [`call_timeout`](crate::Handle::call_timeout) ran out after the command was accepted.
     /// The command is still applied, exactly once; only its output is lost.
     ReplyTimeout,
+    /// Converted from [`WaitError::Deadlock`]: a ticket was not waited for because waiting
+    /// would never end. The command stays accepted and is applied later; its output is lost.
+    /// [`call`](crate::Handle::call) itself never returns this: it refuses with
+    /// [`Deadlock`](CallError::Deadlock) before submitting.
+    NotWaited,
 }
 
 // === impl SubmitError ===
@@ -96,7 +136,10 @@ impl<T> SubmitError<T> {
     /// Returns the refused command.
     pub fn into_inner(self) -> T {
         match self {
-            Self::Closed(command) | Self::Full(command) | Self::Timeout(command) => command,
+            Self::Closed(command)
+            | Self::Full(command)
+            | Self::Timeout(command)
+            | Self::Deadlock(command) => command,
         }
     }
 
@@ -115,12 +158,18 @@ impl<T> SubmitError<T> {
         matches!(self, Self::Timeout(_))
     }
 
+    /// Whether the queue refused to let this worker wait for room it could never get.
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, Self::Deadlock(_))
+    }
+
     /// The same refusal, carrying `f(command)`.
     pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> SubmitError<U> {
         match self {
             Self::Closed(command) => SubmitError::Closed(f(command)),
             Self::Full(command) => SubmitError::Full(f(command)),
             Self::Timeout(command) => SubmitError::Timeout(f(command)),
+            Self::Deadlock(command) => SubmitError::Deadlock(f(command)),
         }
     }
 }
@@ -131,6 +180,7 @@ impl<T> fmt::Debug for SubmitError<T> {
             Self::Closed(_) => f.write_str("Closed(..)"),
             Self::Full(_) => f.write_str("Full(..)"),
             Self::Timeout(_) => f.write_str("Timeout(..)"),
+            Self::Deadlock(_) => f.write_str("Deadlock(..)"),
         }
     }
 }
@@ -141,6 +191,7 @@ impl<T> fmt::Display for SubmitError<T> {
             Self::Closed(_) => f.write_str("submitting to a closed queue"),
             Self::Full(_) => f.write_str("submitting to a full queue"),
             Self::Timeout(_) => f.write_str(NO_ROOM_IN_TIME),
+            Self::Deadlock(_) => f.write_str(WOULD_DEADLOCK),
         }
     }
 }
@@ -155,6 +206,11 @@ impl WaitError {
         matches!(self, Self::Panicked(_))
     }
 
+    /// Whether the command was applied but its batch was not committed.
+    pub fn is_not_committed(&self) -> bool {
+        matches!(self, Self::NotCommitted(_))
+    }
+
     /// Whether the queue stopped before applying the command.
     pub fn is_not_applied(&self) -> bool {
         matches!(self, Self::NotApplied)
@@ -164,14 +220,21 @@ impl WaitError {
     pub fn is_dropped(&self) -> bool {
         matches!(self, Self::Dropped)
     }
+
+    /// Whether waiting was refused because it would never end.
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, Self::Deadlock)
+    }
 }
 
 impl fmt::Display for WaitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Panicked(message) => write!(f, "{PANICKED}: {message}"),
+            Self::NotCommitted(message) => write!(f, "{NOT_COMMITTED}: {message}"),
             Self::NotApplied => f.write_str(NOT_APPLIED),
             Self::Dropped => f.write_str(DROPPED),
+            Self::Deadlock => f.write_str(NOT_WAITED),
         }
     }
 }
@@ -187,8 +250,14 @@ impl<T> CallError<T> {
             Self::Closed(command)
             | Self::Full(command)
             | Self::Timeout(command)
-            | Self::Reentrant(command) => Some(command),
-            Self::Panicked(_) | Self::NotApplied | Self::Dropped | Self::ReplyTimeout => None,
+            | Self::Reentrant(command)
+            | Self::Deadlock(command) => Some(command),
+            Self::Panicked(_)
+            | Self::NotCommitted(_)
+            | Self::NotApplied
+            | Self::Dropped
+            | Self::ReplyTimeout
+            | Self::NotWaited => None,
         }
     }
 
@@ -212,9 +281,20 @@ impl<T> CallError<T> {
         matches!(self, Self::Reentrant(_))
     }
 
+    /// Whether the call was refused, or not waited for, because waiting would never end
+    /// ([`Deadlock`](CallError::Deadlock) or [`NotWaited`](CallError::NotWaited)).
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, Self::Deadlock(_) | Self::NotWaited)
+    }
+
     /// Whether `apply` panicked on the command.
     pub fn is_panicked(&self) -> bool {
         matches!(self, Self::Panicked(_))
+    }
+
+    /// Whether the command was applied but its batch was not committed.
+    pub fn is_not_committed(&self) -> bool {
+        matches!(self, Self::NotCommitted(_))
     }
 
     /// Whether the queue stopped before applying the command.
@@ -239,6 +319,7 @@ impl<T> From<SubmitError<T>> for CallError<T> {
             SubmitError::Closed(command) => Self::Closed(command),
             SubmitError::Full(command) => Self::Full(command),
             SubmitError::Timeout(command) => Self::Timeout(command),
+            SubmitError::Deadlock(command) => Self::Deadlock(command),
         }
     }
 }
@@ -247,8 +328,10 @@ impl<T> From<WaitError> for CallError<T> {
     fn from(error: WaitError) -> Self {
         match error {
             WaitError::Panicked(message) => Self::Panicked(message),
+            WaitError::NotCommitted(message) => Self::NotCommitted(message),
             WaitError::NotApplied => Self::NotApplied,
             WaitError::Dropped => Self::Dropped,
+            WaitError::Deadlock => Self::NotWaited,
         }
     }
 }
@@ -260,10 +343,13 @@ impl<T> fmt::Debug for CallError<T> {
             Self::Full(_) => f.write_str("Full(..)"),
             Self::Timeout(_) => f.write_str("Timeout(..)"),
             Self::Reentrant(_) => f.write_str("Reentrant(..)"),
+            Self::Deadlock(_) => f.write_str("Deadlock(..)"),
             Self::Panicked(message) => f.debug_tuple("Panicked").field(message).finish(),
+            Self::NotCommitted(message) => f.debug_tuple("NotCommitted").field(message).finish(),
             Self::NotApplied => f.write_str("NotApplied"),
             Self::Dropped => f.write_str("Dropped"),
             Self::ReplyTimeout => f.write_str("ReplyTimeout"),
+            Self::NotWaited => f.write_str("NotWaited"),
         }
     }
 }
@@ -275,10 +361,13 @@ impl<T> fmt::Display for CallError<T> {
             Self::Full(_) => f.write_str("calling a full queue"),
             Self::Timeout(_) => f.write_str(NO_ROOM_IN_TIME),
             Self::Reentrant(_) => f.write_str("calling a queue from its own worker thread"),
+            Self::Deadlock(_) => f.write_str(WOULD_DEADLOCK),
             Self::Panicked(message) => write!(f, "{PANICKED}: {message}"),
+            Self::NotCommitted(message) => write!(f, "{NOT_COMMITTED}: {message}"),
             Self::NotApplied => f.write_str(NOT_APPLIED),
             Self::Dropped => f.write_str(DROPPED),
             Self::ReplyTimeout => f.write_str("timed out waiting for the command's output"),
+            Self::NotWaited => f.write_str(NOT_WAITED),
         }
     }
 }

@@ -2,8 +2,10 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::backpressure::Limit;
+use crate::reply::Slot;
 use crate::shared::Shared;
 use crate::sync::{Arc, Instant};
+use crate::waits::{self, Waiting, WouldDeadlock};
 use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, reply, spare};
 
 /// A cheap, cloneable way to submit commands to a [`SingularQueue`](crate::SingularQueue)
@@ -23,12 +25,24 @@ use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, reply, spare};
 /// Commands are applied in the order the queue accepted them. Commands from one thread are
 /// accepted in the order that thread submitted them, so they are applied in that order too.
 ///
-/// # From the worker itself
+/// # From a worker: no waiting for yourself
 ///
 /// Inside its own `apply` or hooks, the worker would wait for itself, so the queue refuses
-/// instead of deadlocking: every `call` returns [`CallError::Reentrant`] with the command, and
-/// a submit or tell that would wait for room fails with [`SubmitError::Full`] instead. Do not
-/// wait there on one of the queue's own tickets either: that is not detected.
+/// instead of deadlocking: every `call` returns [`CallError::Reentrant`] with the command, a
+/// submit or tell that would wait for room returns [`SubmitError::Deadlock`] with the command,
+/// and [`Ticket::wait`] on one of its own queue's tickets returns
+/// [`WaitError::Deadlock`](crate::WaitError::Deadlock).
+///
+/// The same holds across queues. When queue A's worker calls queue B, waits for room in B, or
+/// waits on one of B's tickets, and B's worker is (directly, or through a chain of other
+/// queues) blocked the same way on A, the second of the two waits is refused with
+/// [`CallError::Deadlock`], [`SubmitError::Deadlock`] or `WaitError::Deadlock`: a cycle of
+/// queues fails loudly instead of hanging. Covered are the blocking waits of a worker thread:
+/// `call`, `call_timeout`, waiting for room under `Block`, `BlockFor` or a `*_timeout`, and
+/// ticket waits, and dropping or shutting down another queue (see
+/// [`SingularQueue`](crate::SingularQueue#dropping-the-queue)). Not covered: waits inside
+/// your own code (a channel, a lock, a thread you join) and async waits (an executor, not this
+/// crate, blocks there).
 ///
 /// # After shutdown
 ///
@@ -80,9 +94,10 @@ impl<S: StateMachine> Handle<S> {
     /// # Errors
     ///
     /// The command comes back inside [`CallError::Closed`], [`CallError::Full`] or
-    /// [`CallError::Timeout`] if the queue refused it, and inside [`CallError::Reentrant`] if
-    /// this is the queue's own worker thread. Once accepted it may still fail:
-    /// [`CallError::Panicked`], [`CallError::NotApplied`], [`CallError::Dropped`].
+    /// [`CallError::Timeout`] if the queue refused it, and inside [`CallError::Reentrant`] or
+    /// [`CallError::Deadlock`] if this thread is a worker the queue waits for. Once accepted
+    /// it may still fail: [`CallError::Panicked`], [`CallError::NotCommitted`],
+    /// [`CallError::NotApplied`], [`CallError::Dropped`].
     pub fn call(&self, command: S::Command) -> Result<S::Output, CallError<S::Command>> {
         self.round_trip(command, Limit::Policy, None)
     }
@@ -115,8 +130,8 @@ impl<S: StateMachine> Handle<S> {
     ///
     /// # Errors
     ///
-    /// [`SubmitError::Closed`], [`SubmitError::Full`] or [`SubmitError::Timeout`], each with
-    /// the command.
+    /// [`SubmitError::Closed`], [`SubmitError::Full`], [`SubmitError::Timeout`] or
+    /// [`SubmitError::Deadlock`], each with the command.
     pub fn submit(
         &self,
         command: S::Command,
@@ -150,8 +165,8 @@ impl<S: StateMachine> Handle<S> {
     ///
     /// # Errors
     ///
-    /// [`SubmitError::Closed`], [`SubmitError::Full`] or [`SubmitError::Timeout`], each with
-    /// the command.
+    /// [`SubmitError::Closed`], [`SubmitError::Full`], [`SubmitError::Timeout`] or
+    /// [`SubmitError::Deadlock`], each with the command.
     pub fn tell(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
         self.shared.send(command, None, Limit::Policy)
     }
@@ -188,7 +203,9 @@ impl<S: StateMachine> Handle<S> {
         &self,
         command: S::Command,
     ) -> Result<S::Output, CallError<S::Command>> {
-        let command = self.not_on_worker(command)?;
+        if self.shared.is_worker() {
+            return Err(self.shared.refuse_call(CallError::Reentrant(command)));
+        }
         Ok(self.submit_async(command).await?.await?)
     }
 
@@ -212,7 +229,7 @@ impl<S: StateMachine> Handle<S> {
     ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
         let (reply, slot) = reply::pair();
         self.shared.send_async(command, Some(reply)).await?;
-        Ok(Ticket::new(slot, self.shared.wait_strategy()))
+        Ok(self.ticket(slot))
     }
 
     /// Like [`tell`](Handle::tell), from async code: waiting for room suspends the task.
@@ -246,45 +263,55 @@ impl<S: StateMachine> Handle<S> {
     ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
         let (reply, slot) = reply::pair();
         self.shared.send(command, Some(reply), limit)?;
-        Ok(Ticket::new(slot, self.shared.wait_strategy()))
+        Ok(self.ticket(slot))
+    }
+
+    fn ticket(&self, slot: Arc<Slot<S::Output>>) -> Ticket<S::Output> {
+        Ticket::new(slot, self.shared.wait_strategy(), self.shared.id())
     }
 
     /// Submits for a call and waits for the output until `deadline`, if there is one. The reply
     /// travels through the thread's spare slot, so a steady stream of calls allocates nothing.
-    /// Refused on the worker's own thread, which would wait for itself.
+    /// Refused on a worker that this queue waits for, which would wait for itself.
     fn round_trip(
         &self,
         command: S::Command,
         limit: Limit,
         deadline: Option<Instant>,
     ) -> Result<S::Output, CallError<S::Command>> {
-        let command = self.not_on_worker(command)?;
+        let (command, _waiting) = self.may_wait(command)?;
         let (reply, slot) = spare::pair();
         let outcome = match self.shared.send(command, Some(reply), limit) {
             Err(refused) => Err(refused.into()),
             Ok(()) => match deadline {
                 None => Ok(slot.wait(self.shared.wait_strategy())?),
-                Some(deadline) => match slot.wait_until(deadline) {
+                Some(deadline) => match slot.wait_until_or_abandon(deadline) {
                     Some(result) => Ok(result?),
                     None => Err(CallError::ReplyTimeout),
                 },
             },
         };
-        // A call that gave up waiting leaves its reply with the worker, which drops the late
-        // output under `catch`; its slot is not kept, so that output never reaches this thread.
+        // A call that gave up waiting abandoned its slot: the worker drops the late output
+        // itself, under `catch`, and the slot is not kept for the thread's next call.
         if !matches!(outcome, Err(CallError::ReplyTimeout)) {
             spare::give_back(slot);
         }
         outcome
     }
 
-    /// Hands the command back, refused, if this is the queue's own worker: a call made there
-    /// would wait for itself.
-    fn not_on_worker(&self, command: S::Command) -> Result<S::Command, CallError<S::Command>> {
+    /// Records that this thread is about to wait for the queue's worker, or refuses if this
+    /// thread is that worker, or a worker the queue waits for: the call would never return.
+    fn may_wait(
+        &self,
+        command: S::Command,
+    ) -> Result<(S::Command, Waiting), CallError<S::Command>> {
         if self.shared.is_worker() {
-            return Err(self.shared.refuse_reentrant(command));
+            return Err(self.shared.refuse_call(CallError::Reentrant(command)));
         }
-        Ok(command)
+        match waits::wait_for(self.shared.id()) {
+            Ok(waiting) => Ok((command, waiting)),
+            Err(WouldDeadlock) => Err(self.shared.refuse_call(CallError::Deadlock(command))),
+        }
     }
 
     pub(crate) fn shared(&self) -> &Shared<S> {

@@ -3,6 +3,7 @@ use std::panic::resume_unwind;
 use std::time::Duration;
 
 use crate::sync::thread::JoinHandle;
+use crate::waits::{self, WouldDeadlock};
 use crate::worker::Exit;
 use crate::{Builder, CallError, Handle, Poisoned, StateMachine, Stats, SubmitError, Ticket};
 
@@ -22,7 +23,18 @@ use crate::{Builder, CallError, Handle, Poisoned, StateMachine, Stats, SubmitErr
 ///
 /// Either way later submits, through any handle, are refused with the command handed back,
 /// and no command can slip in after the shutdown has taken its last look. The thread is
-/// always joined: none is left running detached.
+/// joined, except in the one case below.
+///
+/// # Dropping the queue
+///
+/// Dropping the queue on its own worker thread — a state machine that holds the last
+/// `Arc<SingularQueue<_>>` and lets it go inside `apply` — or on the worker of another queue
+/// that this queue's worker waits for, cannot wait for the worker: it would wait for itself.
+/// There the drop closes the queue at once and returns; the worker finishes the command in
+/// progress, applies every command already accepted, runs `on_stop`, drops the state on its
+/// own thread and exits. Nothing is lost: every accepted command is applied (or, on a poisoned
+/// state, its caller told [`NotApplied`](crate::WaitError::NotApplied)). `shutdown` and
+/// `shutdown_now` panic there instead, since they could never return the state.
 ///
 /// # Examples
 ///
@@ -48,8 +60,8 @@ use crate::{Builder, CallError, Handle, Poisoned, StateMachine, Stats, SubmitErr
 /// ```
 pub struct SingularQueue<S: StateMachine> {
     handle: Handle<S>,
-    /// Taken by the shutdown that joins it; `None` only once that has happened.
-    worker: Option<JoinHandle<Exit<S>>>,
+    /// Taken by the shutdown; `None` only once that has happened.
+    worker: Option<JoinHandle<Option<Exit<S>>>>,
 }
 
 impl<S: StateMachine> SingularQueue<S> {
@@ -70,7 +82,7 @@ impl<S: StateMachine> SingularQueue<S> {
         Builder::new(state)
     }
 
-    pub(crate) fn new_running(handle: Handle<S>, worker: JoinHandle<Exit<S>>) -> Self {
+    pub(crate) fn new_running(handle: Handle<S>, worker: JoinHandle<Option<Exit<S>>>) -> Self {
         Self {
             handle,
             worker: Some(worker),
@@ -178,8 +190,15 @@ impl<S: StateMachine> SingularQueue<S> {
     ///
     /// [`Poisoned`] if a panic poisoned the state (see [`OnPanic`](crate::OnPanic)); it still
     /// holds the state, and the commands that were accepted but not applied.
+    ///
+    /// # Panics
+    ///
+    /// If called where it could never return: on the queue's own worker thread (inside
+    /// `apply` or a hook, where the state is in use), or on the worker of another queue that
+    /// this queue's worker waits for. The queue is then dropped as the panic unwinds, which
+    /// stops it without waiting (see [Dropping the queue](SingularQueue#dropping-the-queue)).
     pub fn shutdown(mut self) -> Result<S, Poisoned<S>> {
-        let exit = self.stop(false);
+        let exit = self.stop(false).unwrap_or_else(|| cannot_wait("shutdown"));
         match exit.poison {
             None => Ok(exit.state),
             Some(message) => Err(Poisoned::new(exit.state, exit.unapplied, message)),
@@ -194,27 +213,55 @@ impl<S: StateMachine> SingularQueue<S> {
     /// # Errors
     ///
     /// [`Poisoned`] if a panic poisoned the state; it holds the same state and commands.
+    ///
+    /// # Panics
+    ///
+    /// Where [`shutdown`](SingularQueue::shutdown) panics, for the same reason; the queue is
+    /// then dropped as the panic unwinds, and stops after the command in progress.
     pub fn shutdown_now(mut self) -> Result<(S, Vec<S::Command>), Poisoned<S>> {
-        let exit = self.stop(true);
+        let exit = self
+            .stop(true)
+            .unwrap_or_else(|| cannot_wait("shutdown_now"));
         match exit.poison {
             None => Ok((exit.state, exit.unapplied)),
             Some(message) => Err(Poisoned::new(exit.state, exit.unapplied, message)),
         }
     }
 
-    fn stop(&mut self, now: bool) -> Exit<S> {
-        let worker = self.worker.take().expect("the worker is joined only once");
-        self.handle.shared().close_and_stop(now);
-        worker.join().unwrap_or_else(|panic| resume_unwind(panic))
+    /// Stops the worker and joins it, or, where waiting for the worker would never end (on the
+    /// worker itself, or on a worker it waits for), leaves it to finish on its own: `None`.
+    /// Either way the queue closes at once, and `now` sets aside what was not applied yet.
+    fn stop(&mut self, now: bool) -> Option<Exit<S>> {
+        let worker = self.worker.take()?;
+        let shared = self.handle.shared();
+        match waits::wait_for(shared.id()) {
+            Ok(_waiting) => {
+                shared.close_and_stop(now);
+                let exit = worker.join().unwrap_or_else(|panic| resume_unwind(panic));
+                Some(exit.expect("a joined worker was not orphaned"))
+            }
+            Err(WouldDeadlock) => {
+                shared.close_and_orphan(now);
+                None
+            }
+        }
     }
 }
 
+/// `shutdown` or `shutdown_now` was called where it cannot wait for the worker.
+fn cannot_wait(what: &str) -> ! {
+    panic!(
+        "SingularQueue::{what} called on the queue's own worker thread, or on a worker it \
+         waits for: it could never return; the queue is dropped instead"
+    )
+}
+
 impl<S: StateMachine> Drop for SingularQueue<S> {
-    /// Shuts down gracefully: every accepted command is applied before the thread is joined.
+    /// Shuts down gracefully: every accepted command is applied, then the thread is joined.
+    /// Where that wait would never end, the queue stops without it: see
+    /// [Dropping the queue](SingularQueue#dropping-the-queue).
     fn drop(&mut self) {
-        if self.worker.is_some() {
-            drop(self.stop(false));
-        }
+        drop(self.stop(false));
     }
 }
 

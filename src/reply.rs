@@ -27,6 +27,9 @@ enum State<T> {
     Pending(Option<Waker>),
     Ready(Result<T, WaitError>),
     Taken,
+    /// The waiter gave up (a `call_timeout` that ran out): the worker drops the late result
+    /// itself, under `catch`, so an output's `Drop` never runs on the caller's thread.
+    Abandoned,
 }
 
 /// Makes a connected reply and slot.
@@ -52,8 +55,17 @@ impl<T> Reply<T> {
         if let Some(slot) = self.slot.take() {
             let before = {
                 let mut state = slot.state.lock();
-                slot.done.store(true, Ordering::Release);
-                std::mem::replace(&mut *state, State::Ready(result))
+                if matches!(*state, State::Abandoned) {
+                    None
+                } else {
+                    slot.done.store(true, Ordering::Release);
+                    Some(std::mem::replace(&mut *state, State::Ready(result)))
+                }
+            };
+            let Some(before) = before else {
+                // Nobody waits: the result is dropped here, outside the lock (the worker
+                // delivers under `catch`).
+                return;
             };
             slot.ready.notify_one();
             // Woken after the state is stored and the lock released: the task's next poll
@@ -88,8 +100,14 @@ impl<T> Slot<T> {
     /// reach any more, whose result was taken or was a refusal (see `spare`): no output of a
     /// user's is dropped here.
     pub(crate) fn reset(&self) {
-        *self.state.lock() = State::Pending(None);
+        let before = std::mem::replace(&mut *self.state.lock(), State::Pending(None));
         self.done.store(false, Ordering::Relaxed);
+        drop(before);
+    }
+
+    /// Whether the result has arrived (taken or not).
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
     }
 
     /// Whether the result has arrived and not been taken yet.
@@ -104,17 +122,33 @@ impl<T> Slot<T> {
 
     /// Takes the result if it has arrived; otherwise keeps `cx`'s waker, replacing the one a
     /// previous poll left, so the latest poller is the one woken.
+    ///
+    /// The waker is cloned before the lock is taken, and the one it replaces dropped after
+    /// the lock is released: both are the executor's code (hazard 9).
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T, WaitError>> {
-        let mut state = self.state.lock();
-        if let Some(result) = take(&mut state) {
-            return Poll::Ready(result);
-        }
-        if let State::Pending(waker) = &mut *state {
-            match waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                _ => *waker = Some(cx.waker().clone()),
+        {
+            let mut state = self.state.lock();
+            if let Some(result) = take(&mut state) {
+                return Poll::Ready(result);
+            }
+            if matches!(&*state, State::Pending(Some(known)) if known.will_wake(cx.waker())) {
+                return Poll::Pending;
             }
         }
+        let waker = cx.waker().clone();
+        let replaced = {
+            let mut state = self.state.lock();
+            if let Some(result) = take(&mut state) {
+                drop(state);
+                drop(waker);
+                return Poll::Ready(result);
+            }
+            match &mut *state {
+                State::Pending(known) => known.replace(waker),
+                _ => Some(waker),
+            }
+        };
+        drop(replaced);
         Poll::Pending
     }
 
@@ -145,6 +179,20 @@ impl<T> Slot<T> {
             }
         }
     }
+
+    /// Like [`wait_until`](Slot::wait_until), for a waiter that gives up for good at the
+    /// deadline: the slot is then abandoned, and a late result is dropped by the worker.
+    pub(crate) fn wait_until_or_abandon(&self, deadline: Instant) -> Option<Result<T, WaitError>> {
+        let result = self.wait_until(deadline);
+        if result.is_none() {
+            let mut state = self.state.lock();
+            match take(&mut state) {
+                Some(result) => return Some(result),
+                None => *state = State::Abandoned,
+            }
+        }
+        result
+    }
 }
 
 fn take<T>(state: &mut State<T>) -> Option<Result<T, WaitError>> {
@@ -155,5 +203,6 @@ fn take<T>(state: &mut State<T>) -> Option<Result<T, WaitError>> {
             None
         }
         State::Taken => panic!("the ticket's result was already taken"),
+        State::Abandoned => unreachable!("an abandoned slot is never waited on again"),
     }
 }

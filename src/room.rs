@@ -1,52 +1,206 @@
-//! Where async submitters wait for room in a full queue.
+//! Where submitters wait for room in a full queue: threads and tasks alike.
 //!
-//! A task that finds the queue full registers its waker here, tries once more, and only then
-//! sleeps. The worker, each time it takes a command from the channel (and so frees a slot),
-//! wakes every registered task; each tries again. The second try after registering closes the
-//! race in which the slot is freed between the first try and the registration (hazard 4).
+//! A submitter that finds the queue full registers a waker here, tries once more, and only
+//! then sleeps (a thread parks on its own [`Signal`], a task returns `Pending`). The worker,
+//! each time it takes a command from the channel (and so frees a slot), wakes every registered
+//! submitter; each tries again. The second try after registering closes the race in which the
+//! slot is freed between the first try and the registration (hazard 4).
+//!
+//! A waiting submitter holds no pass through the shutdown gate: it enters the gate afresh for
+//! each try. So a shutdown, or a worker finishing on its own, never waits for a submitter that
+//! waits for room (hazard 10), and closing the queue wakes every waiter to find it closed.
+//!
+//! Each registration is a [`Registration`]: re-registering a moved task replaces its waker in
+//! place, and dropping the registration (a cancelled task, a thread that got in) takes its
+//! waker back at once (hazard 12). Both cost O(1). No waker is cloned, dropped or woken under
+//! the lock (hazard 9).
 
-use std::task::Waker;
+use std::task::{Wake, Waker};
 
 use crate::on_panic;
-use crate::sync::Mutex;
 use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{Condvar, Instant, Mutex, WakerArc};
 
 pub(crate) struct Room {
-    wakers: Mutex<Vec<Waker>>,
-    /// `wakers.len()`, readable without the lock: the worker's check costs one load.
+    waiters: Mutex<Waiters>,
+    /// How many wakers are registered, readable without the lock: the worker's check costs
+    /// one load.
     waiting: AtomicUsize,
+}
+
+/// The registered wakers: a slab whose free entries are reused.
+struct Waiters {
+    entries: Vec<Option<Waker>>,
+    free: Vec<usize>,
+    /// Bumped by each `wake_all`, which empties the slab: older keys refer to nothing.
+    round: u64,
+}
+
+/// Where one waiter's waker sits, in which round.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key {
+    index: usize,
+    round: u64,
+}
+
+/// One submitter's place in the room; its waker is taken back when it is dropped.
+pub(crate) struct Registration<'a> {
+    room: &'a Room,
+    key: Option<Key>,
 }
 
 impl Room {
     pub(crate) fn new() -> Self {
         Self {
-            wakers: Mutex::new(Vec::new()),
+            waiters: Mutex::new(Waiters {
+                entries: Vec::new(),
+                free: Vec::new(),
+                round: 0,
+            }),
             waiting: AtomicUsize::new(0),
         }
     }
 
-    /// Registers a task to be woken when a slot is freed.
-    pub(crate) fn register(&self, waker: &Waker) {
-        let mut wakers = self.wakers.lock();
-        if !wakers.iter().any(|known| known.will_wake(waker)) {
-            wakers.push(waker.clone());
+    /// A registration that holds no waker yet.
+    pub(crate) fn registration(&self) -> Registration<'_> {
+        Registration {
+            room: self,
+            key: None,
         }
-        self.waiting.store(wakers.len(), Ordering::Release);
     }
 
-    /// Wakes every registered task: a slot has just been freed.
+    /// Wakes every registered submitter: a slot has just been freed, or the queue closed.
     pub(crate) fn wake_all(&self) {
         if self.waiting.load(Ordering::Acquire) == 0 {
             return;
         }
-        let wakers = {
-            let mut wakers = self.wakers.lock();
+        let entries = {
+            let mut waiters = self.waiters.lock();
             self.waiting.store(0, Ordering::Release);
-            std::mem::take(&mut *wakers)
+            waiters.round = waiters.round.wrapping_add(1);
+            waiters.free.clear();
+            std::mem::take(&mut waiters.entries)
         };
-        // A waker is user code (the executor's): its panic must not take the worker down.
-        for waker in wakers {
+        // A waker is the executor's code: woken outside the lock, and its panic must not take
+        // the worker down.
+        for waker in entries.into_iter().flatten() {
             let _ = on_panic::catch(|| waker.wake());
         }
+    }
+}
+
+impl Waiters {
+    /// Puts `waker` at `key` if the key is of this round, or in a new entry; returns the
+    /// waker it replaced, to be dropped outside the lock.
+    fn put(&mut self, key: &mut Option<Key>, waker: Waker) -> Option<Waker> {
+        if let Some(key) = key.filter(|key| key.round == self.round) {
+            return self.entries[key.index].replace(waker);
+        }
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.entries[index] = Some(waker);
+                index
+            }
+            None => {
+                self.entries.push(Some(waker));
+                self.entries.len() - 1
+            }
+        };
+        *key = Some(Key {
+            index,
+            round: self.round,
+        });
+        None
+    }
+
+    /// Takes the waker at `key` back, if `wake_all` has not already.
+    fn remove(&mut self, key: Key) -> Option<Waker> {
+        if key.round != self.round {
+            return None;
+        }
+        self.free.push(key.index);
+        self.entries[key.index].take()
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len() - self.free.len()
+    }
+}
+
+// === impl Registration ===
+
+impl Registration<'_> {
+    /// Asks to be woken through `waker` when a slot is freed: a new entry, or this
+    /// registration's own entry, updated, if it is still there.
+    pub(crate) fn register(&mut self, waker: &Waker) {
+        let room = self.room;
+        let waker = waker.clone();
+        let replaced = {
+            let mut waiters = room.waiters.lock();
+            let replaced = waiters.put(&mut self.key, waker);
+            room.waiting.store(waiters.len(), Ordering::Release);
+            replaced
+        };
+        drop(replaced);
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        let Some(key) = self.key else {
+            return;
+        };
+        let room = self.room;
+        let removed = {
+            let mut waiters = room.waiters.lock();
+            let removed = waiters.remove(key);
+            room.waiting.store(waiters.len(), Ordering::Release);
+            removed
+        };
+        drop(removed);
+    }
+}
+
+// === impl Signal ===
+
+/// How a thread waits for room: a flag it sleeps on, set through a [`Waker`].
+pub(crate) struct Signal {
+    set: Mutex<bool>,
+    woken: Condvar,
+}
+
+impl Signal {
+    pub(crate) fn new() -> WakerArc<Self> {
+        WakerArc::new(Self {
+            set: Mutex::new(false),
+            woken: Condvar::new(),
+        })
+    }
+
+    /// Sleeps until woken, or until `deadline` if there is one, and clears the flag.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) {
+        let mut set = self.set.lock();
+        while !*set {
+            match deadline {
+                None => self.woken.wait(&mut set),
+                Some(deadline) => {
+                    if self.woken.wait_until(&mut set, deadline).timed_out() {
+                        break;
+                    }
+                }
+            }
+        }
+        *set = false;
+    }
+}
+
+impl Wake for Signal {
+    fn wake(self: WakerArc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &WakerArc<Self>) {
+        *self.set.lock() = true;
+        self.woken.notify_one();
     }
 }

@@ -2,20 +2,20 @@
 
 use crate::backpressure::{Backpressure, Decision, Limit, Load};
 use std::future::poll_fn;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use crate::gate::Gate;
 use crate::message::Message;
-use crate::reentrancy;
 use crate::reply::Reply;
-use crate::room::Room;
+use crate::room::{Room, Signal};
 use crate::stats::{Counters, Padded};
 use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::channel::{Receiver, SendTimeoutError, Sender, TrySendError};
-use crate::sync::{Instant, spin_hint};
+use crate::sync::channel::{Receiver, Sender, TrySendError};
+use crate::sync::{Instant, WakerArc, spin_hint};
 use crate::timer::Alarm;
 use crate::wait::Backoff;
+use crate::waits::{self, QueueId};
 use crate::{CallError, StateMachine, Stats, SubmitError, WaitError, WaitStrategy};
 
 /// Receives each command that [`DropOldest`](crate::DropOldest) evicts.
@@ -43,9 +43,21 @@ pub(crate) struct Shared<S: StateMachine> {
     pub(crate) counters: Counters,
     /// Set by `shutdown_now`: the worker sets aside every command it receives from then on.
     stop_now: AtomicBool,
+    /// Set when the owner let go of the queue where it could not wait for the worker (on the
+    /// worker itself): the worker finishes on its own and drops the state.
+    orphaned: AtomicBool,
 }
 
 type Refusal<S> = SubmitError<Message<S>>;
+
+/// What became of an offer that did not wait.
+enum Offered<S: StateMachine> {
+    /// Accepted, or refused for good.
+    Done(Result<(), Refusal<S>>),
+    /// The queue is full and the decision is to wait for room, at most this long if a time
+    /// is given.
+    Full(Message<S>, Option<Duration>),
+}
 
 impl<S: StateMachine> Shared<S> {
     pub(crate) fn new(
@@ -60,7 +72,13 @@ impl<S: StateMachine> Shared<S> {
             config,
             counters: Counters::default(),
             stop_now: AtomicBool::new(false),
+            orphaned: AtomicBool::new(false),
         }
+    }
+
+    /// This queue's identity, for the wait-for checks.
+    pub(crate) fn id(&self) -> QueueId {
+        waits::id_of(self)
     }
 
     /// Hands a command to the worker, or back to the caller with the reason it was refused.
@@ -70,11 +88,12 @@ impl<S: StateMachine> Shared<S> {
         reply: Option<Reply<S::Output>>,
         limit: Limit,
     ) -> Result<(), SubmitError<S::Command>> {
-        let Some(_pass) = self.gate.enter() else {
-            return Err(self.refused(SubmitError::Closed(command)));
+        let (message, timeout) = match self.first_offer(command, reply, limit) {
+            Ok(Offered::Done(offered)) => return self.settle(offered),
+            Ok(Offered::Full(message, timeout)) => (message, timeout),
+            Err(closed) => return Err(closed),
         };
-        let (message, decision) = self.prepare(command, reply, limit);
-        self.settle(self.offer(message, decision))
+        self.settle(self.wait_for_room(message, timeout))
     }
 
     /// Like [`send`](Shared::send), but a submitter that must wait for room waits as a task,
@@ -85,20 +104,28 @@ impl<S: StateMachine> Shared<S> {
         command: S::Command,
         reply: Option<Reply<S::Output>>,
     ) -> Result<(), SubmitError<S::Command>> {
-        let (message, timeout) = {
-            let Some(_pass) = self.gate.enter() else {
-                return Err(self.refused(SubmitError::Closed(command)));
-            };
-            let (message, decision) = self.prepare(command, reply, Limit::Policy);
-            match decision {
-                Decision::Wait => (message, None),
-                Decision::WaitFor(timeout) => (message, Some(timeout)),
-                other => return self.settle(self.offer(message, other)),
-            }
+        let (message, timeout) = match self.first_offer(command, reply, Limit::Policy) {
+            Ok(Offered::Done(offered)) => return self.settle(offered),
+            Ok(Offered::Full(message, timeout)) => (message, timeout),
+            Err(closed) => return Err(closed),
         };
-        // No pass is held while the task waits: a task that is never polled again must not
-        // hold up a shutdown. Each attempt enters the gate afresh.
         self.settle(self.offer_async(message, timeout).await)
+    }
+
+    /// Enters the gate, asks the policy, and offers the command once: everything a submit does
+    /// before it may have to wait. No pass is held while waiting for room: a submitter waiting
+    /// for room must not hold up a shutdown, nor a worker finishing on its own.
+    fn first_offer(
+        &self,
+        command: S::Command,
+        reply: Option<Reply<S::Output>>,
+        limit: Limit,
+    ) -> Result<Offered<S>, SubmitError<S::Command>> {
+        let Some(_pass) = self.gate.enter() else {
+            return Err(self.refused(SubmitError::Closed(command)));
+        };
+        let (message, decision) = self.prepare(command, reply, limit);
+        Ok(self.offer(message, decision))
     }
 
     /// Asks the policy what to do if the queue is full, and wraps the command for the channel.
@@ -108,12 +135,6 @@ impl<S: StateMachine> Shared<S> {
         reply: Option<Reply<S::Output>>,
         limit: Limit,
     ) -> (Message<S>, Decision) {
-        // The worker must never wait for room in its own queue: it is the one who makes room.
-        let limit = if self.is_worker() {
-            Limit::NoWait
-        } else {
-            limit
-        };
         let depth = || self.tx.len();
         let load = Load::new(self.config.capacity, &depth);
         let decision = limit.cap(self.config.policy.decide(&command, &load));
@@ -126,19 +147,103 @@ impl<S: StateMachine> Shared<S> {
         (message, decision)
     }
 
-    /// Counts an offer's outcome, and hands a refused command back.
+    /// Hands a refused command back, counted by its reason.
     fn settle(&self, offered: Result<(), Refusal<S>>) -> Result<(), SubmitError<S::Command>> {
-        match offered {
-            Ok(()) => {
-                self.counters.submit.submitted.add(1);
-                Ok(())
+        offered.map_err(|refusal| self.refused(refusal.map(Message::into_command)))
+    }
+
+    /// Offers a message to the channel and carries out `decision` if it is full, except
+    /// waiting, which it leaves to the caller.
+    fn offer(&self, message: Message<S>, decision: Decision) -> Offered<S> {
+        if decision == Decision::Reject {
+            return Offered::Done(Err(SubmitError::Full(message)));
+        }
+        let message = match self.try_offer(message) {
+            Ok(offered) => return Offered::Done(offered),
+            Err(full) => full,
+        };
+        match decision {
+            Decision::Wait => Offered::Full(message, None),
+            Decision::WaitFor(timeout) => Offered::Full(message, Some(timeout)),
+            Decision::EvictOldest => Offered::Done(self.send_evicting(message)),
+            Decision::RejectIfFull | Decision::Reject => {
+                Offered::Done(Err(SubmitError::Full(message)))
             }
-            Err(refusal) => Err(self.refused(refusal.map(Message::into_command))),
+        }
+    }
+
+    /// One non-blocking offer: `Ok` with the outcome, or `Err` with the message if full.
+    /// `submitted` is counted before the send, so that no snapshot shows a command applied
+    /// before it was submitted, and taken back if the channel refuses.
+    fn try_offer(&self, message: Message<S>) -> Result<Result<(), Refusal<S>>, Message<S>> {
+        let submitted = &self.counters.submit.submitted;
+        submitted.add(1);
+        match self.tx.try_send(message) {
+            Ok(()) => Ok(Ok(())),
+            Err(refused) => {
+                submitted.sub(1);
+                match refused {
+                    TrySendError::Full(message) => Err(message),
+                    TrySendError::Disconnected(message) => Ok(Err(SubmitError::Closed(message))),
+                }
+            }
+        }
+    }
+
+    /// One try through the gate, for a submitter that waits for room: `Ok` with the outcome
+    /// (refused if the queue has closed since), or `Err` with the message if still full.
+    fn attempt(&self, message: Message<S>) -> Result<Result<(), Refusal<S>>, Message<S>> {
+        let Some(_pass) = self.gate.enter() else {
+            return Ok(Err(SubmitError::Closed(message)));
+        };
+        self.try_offer(message)
+    }
+
+    /// Waits on this thread for room until the message fits, `timeout` passes, or the queue
+    /// closes. Refused at once if this thread is a worker that this queue (through any chain
+    /// of queues) waits for: the room would never come (hazards 5 and 11).
+    ///
+    /// A few retries come first (spin, then yield; never busy-spinning, since room may take as
+    /// long as the slowest `apply`): a submitter that sleeps costs the worker a wake-up.
+    fn wait_for_room(
+        &self,
+        mut message: Message<S>,
+        timeout: Option<Duration>,
+    ) -> Result<(), Refusal<S>> {
+        let Ok(_waiting) = waits::wait_for(self.id()) else {
+            return Err(SubmitError::Deadlock(message));
+        };
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        let mut backoff = Backoff::new(match self.config.wait {
+            WaitStrategy::BusySpin => WaitStrategy::SpinThenPark,
+            other => other,
+        });
+        while !backoff.is_completed() {
+            backoff.snooze();
+            message = match self.attempt(message) {
+                Ok(outcome) => return outcome,
+                Err(full) => full,
+            };
+        }
+        let signal = Signal::new();
+        let waker = Waker::from(WakerArc::clone(&signal));
+        let mut registration = self.room.registration();
+        loop {
+            // Register, then try once more: a slot freed in between would wake nobody.
+            registration.register(&waker);
+            message = match self.attempt(message) {
+                Ok(outcome) => return outcome,
+                Err(full) => full,
+            };
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(SubmitError::Timeout(message));
+            }
+            signal.wait(deadline);
         }
     }
 
     /// Offers a message, waiting as a task for room until it fits or `timeout` passes, or the
-    /// queue closes.
+    /// queue closes. The task's waker is registered for room only while the future lives.
     async fn offer_async(
         &self,
         message: Message<S>,
@@ -146,20 +251,18 @@ impl<S: StateMachine> Shared<S> {
     ) -> Result<(), Refusal<S>> {
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let mut message = Some(message);
+        let mut registration = self.room.registration();
         // Cancelled when the future completes or is dropped.
         let mut alarm: Option<Alarm> = None;
         poll_fn(|cx| {
             let pending = message.take().expect("polled after completion");
-            let Some(_pass) = self.gate.enter() else {
-                return Poll::Ready(Err(SubmitError::Closed(pending)));
-            };
-            let pending = match self.try_offer(pending) {
+            let pending = match self.attempt(pending) {
                 Ok(result) => return Poll::Ready(result),
                 Err(full) => full,
             };
             // Register, then try once more: a slot freed in between would wake nobody.
-            self.room.register(cx.waker());
-            let pending = match self.try_offer(pending) {
+            registration.register(cx.waker());
+            let pending = match self.attempt(pending) {
                 Ok(result) => return Poll::Ready(result),
                 Err(full) => full,
             };
@@ -178,64 +281,9 @@ impl<S: StateMachine> Shared<S> {
         .await
     }
 
-    /// One non-blocking offer: `Ok` with the outcome, or `Err` with the message if full.
-    fn try_offer(&self, message: Message<S>) -> Result<Result<(), Refusal<S>>, Message<S>> {
-        match self.tx.try_send(message) {
-            Ok(()) => Ok(Ok(())),
-            Err(TrySendError::Full(message)) => Err(message),
-            Err(TrySendError::Disconnected(message)) => Ok(Err(SubmitError::Closed(message))),
-        }
-    }
-
-    /// Called by the worker each time it takes a message: wakes async submitters waiting for room.
+    /// Called by the worker each time it takes a message: wakes submitters waiting for room.
     pub(crate) fn slot_freed(&self) {
         self.room.wake_all();
-    }
-
-    /// Offers a message to the channel and carries out `decision` if it is full.
-    fn offer(&self, message: Message<S>, decision: Decision) -> Result<(), Refusal<S>> {
-        if decision == Decision::Reject {
-            return Err(SubmitError::Full(message));
-        }
-        let message = match self.try_offer(message) {
-            Ok(offered) => return offered,
-            Err(full) => full,
-        };
-        match decision {
-            Decision::Wait => self.send_waiting(message),
-            Decision::WaitFor(timeout) => {
-                self.tx
-                    .send_timeout(message, timeout)
-                    .map_err(|error| match error {
-                        SendTimeoutError::Timeout(message) => SubmitError::Timeout(message),
-                        SendTimeoutError::Disconnected(message) => SubmitError::Closed(message),
-                    })
-            }
-            Decision::EvictOldest => self.send_evicting(message),
-            Decision::RejectIfFull | Decision::Reject => Err(SubmitError::Full(message)),
-        }
-    }
-
-    /// Waits for room: retrying first, then blocking in the channel. A sender blocked in the
-    /// channel costs the worker a wake-up per command it frees room for; a retrying one costs
-    /// it nothing. The retries are bounded even under `BusySpin`: room may take as long as the
-    /// slowest `apply` or `on_batch_end`, and a producer must not burn a core for that long.
-    fn send_waiting(&self, mut message: Message<S>) -> Result<(), Refusal<S>> {
-        let strategy = match self.config.wait {
-            WaitStrategy::BusySpin => WaitStrategy::SpinThenPark,
-            other => other,
-        };
-        let mut backoff = Backoff::new(strategy);
-        while !backoff.is_completed() {
-            backoff.snooze();
-            message = match self.try_offer(message) {
-                Ok(offered) => return offered,
-                Err(full) => full,
-            };
-        }
-        self.tx
-            .send(message)
-            .map_err(|error| SubmitError::Closed(error.into_inner()))
     }
 
     /// Evicts the oldest waiting command until `message` fits (hazard 2).
@@ -275,7 +323,7 @@ impl<S: StateMachine> Shared<S> {
     fn refused<T>(&self, refusal: SubmitError<T>) -> SubmitError<T> {
         let counter = match refusal {
             SubmitError::Closed(_) => &self.counters.submit.refused_closed,
-            SubmitError::Full(_) => &self.counters.submit.rejected,
+            SubmitError::Full(_) | SubmitError::Deadlock(_) => &self.counters.submit.rejected,
             SubmitError::Timeout(_) => &self.counters.submit.timed_out,
         };
         counter.add(1);
@@ -284,6 +332,7 @@ impl<S: StateMachine> Shared<S> {
 
     /// Closes the gate, waits until no submitter is mid-send, then sends the worker its last
     /// message. Every command accepted before this returns is ahead of `Stop` in the channel.
+    /// Not on the worker itself, which would wait for room only it can make.
     pub(crate) fn close_and_stop(&self, now: bool) {
         if now {
             self.stop_now.store(true, Ordering::Release);
@@ -294,11 +343,35 @@ impl<S: StateMachine> Shared<S> {
         let _ = self.tx.send(Message::Stop);
     }
 
+    /// Closes the queue for an owner that cannot wait for the worker: the worker finishes on
+    /// its own (applying, or setting aside if `now`, what was accepted) and drops the state.
+    pub(crate) fn close_and_orphan(&self, now: bool) {
+        if now {
+            self.stop_now.store(true, Ordering::Release);
+        }
+        self.orphaned.store(true, Ordering::Release);
+        self.close();
+        // A nudge for a worker asleep on an empty channel; if the channel is full, the worker
+        // is busy and checks the flag after its batch.
+        let _ = self.tx.try_send(Message::Stop);
+    }
+
     /// Refuses every later submit; used by the worker when the state is poisoned.
     pub(crate) fn close(&self) {
         self.gate.close();
-        // Tasks waiting for room find the gate closed when they look again.
+        // Submitters waiting for room find the gate closed when they look again.
         self.room.wake_all();
+    }
+
+    /// After `close`: waits until no submitter is mid-send. Never waits for the worker: no
+    /// submitter waits for room while inside the gate.
+    pub(crate) fn wait_quiet(&self) {
+        self.gate.wait_quiet();
+    }
+
+    /// Whether the owner left the worker to finish on its own.
+    pub(crate) fn is_orphaned(&self) -> bool {
+        self.orphaned.load(Ordering::Acquire)
     }
 
     pub(crate) fn wait_strategy(&self) -> WaitStrategy {
@@ -307,13 +380,13 @@ impl<S: StateMachine> Shared<S> {
 
     /// Whether the current thread is this queue's worker.
     pub(crate) fn is_worker(&self) -> bool {
-        reentrancy::is_worker(self)
+        waits::is_worker(self.id())
     }
 
-    /// Counts a command refused because the worker called its own queue.
-    pub(crate) fn refuse_reentrant(&self, command: S::Command) -> CallError<S::Command> {
+    /// Counts a command refused because waiting for it would deadlock.
+    pub(crate) fn refuse_call(&self, refusal: CallError<S::Command>) -> CallError<S::Command> {
         self.counters.submit.rejected.add(1);
-        CallError::Reentrant(command)
+        refusal
     }
 
     pub(crate) fn is_closed(&self) -> bool {

@@ -152,39 +152,51 @@ pub(crate) struct Counter(AtomicU64);
 impl Counter {
     /// Adds `n`; any thread may call it.
     pub(crate) fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
+        self.0.fetch_add(n, Ordering::Release);
+    }
+
+    /// Takes back `n` added by [`Counter::add`]; any thread may call it.
+    pub(crate) fn sub(&self, n: u64) {
+        self.0.fetch_sub(n, Ordering::Release);
     }
 
     /// Adds `n` when this thread is the counter's only writer: a plain load and store, with no
     /// locked read-modify-write on the worker's hot path.
     pub(crate) fn bump(&self, n: u64) {
-        self.0.store(self.get().wrapping_add(n), Ordering::Relaxed);
+        self.0.store(self.get().wrapping_add(n), Ordering::Release);
     }
 
     /// Raises the counter to `n` if it is lower; only writer, as for [`Counter::bump`].
     pub(crate) fn raise(&self, n: u64) {
         if n > self.get() {
-            self.0.store(n, Ordering::Relaxed);
+            self.0.store(n, Ordering::Release);
         }
     }
 
     pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Acquire)
     }
 }
 
 impl Counters {
     pub(crate) fn snapshot(&self, depth: usize, capacity: usize) -> Stats {
         let (submit, worker) = (&self.submit, &self.worker);
+        // The outcomes first, then `submitted`: a command's submit is counted before it is
+        // sent, and each outcome after it was received, so every outcome read here has its
+        // submit counted too, and no snapshot shows more outcomes than submits.
+        let applied = worker.applied.get();
+        let panicked = worker.panicked.get();
+        let not_applied = worker.not_applied.get();
+        let dropped = submit.dropped.get();
         Stats {
             submitted: submit.submitted.get(),
-            applied: worker.applied.get(),
-            panicked: worker.panicked.get(),
-            not_applied: worker.not_applied.get(),
+            applied,
+            panicked,
+            not_applied,
             refused_closed: submit.refused_closed.get(),
             rejected: submit.rejected.get(),
             timed_out: submit.timed_out.get(),
-            dropped: submit.dropped.get(),
+            dropped,
             batches: worker.batches.get(),
             max_batch_size: worker.max_batch.get(),
             max_queue_time: Duration::from_nanos(worker.queue_time_max.get()),

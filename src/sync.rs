@@ -28,9 +28,7 @@ mod imp {
 
     /// The queue's transport: a bounded multi-producer, multi-consumer channel.
     pub(crate) mod channel {
-        pub(crate) use flume::{
-            Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError, bounded,
-        };
+        pub(crate) use flume::{Receiver, Sender, TryRecvError, TrySendError, bounded};
     }
 
     /// Called on each lap of a retry loop: a hint to the CPU.
@@ -39,6 +37,9 @@ mod imp {
     }
 
     pub(crate) use std::thread::yield_now;
+
+    /// The `Arc` that `std::task::Wake` takes: std's, under loom too.
+    pub(crate) use std::sync::Arc as WakerArc;
 }
 
 #[cfg(singular_queue_loom)]
@@ -59,7 +60,7 @@ mod imp {
     /// The queue's transport, rebuilt on loom's primitives.
     pub(crate) mod channel {
         pub(crate) use super::super::loom_channel::{
-            Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError, bounded,
+            Receiver, Sender, TryRecvError, TrySendError, bounded,
         };
     }
 
@@ -69,7 +70,26 @@ mod imp {
     }
 
     pub(crate) use loom::thread::yield_now;
+
+    /// The `Arc` that `std::task::Wake` takes: std's, under loom too.
+    pub(crate) use std::sync::Arc as WakerArc;
 }
+
+/// A process-wide value, made on first use: a `LazyLock` normally, and under loom a
+/// `lazy_static` that loom makes afresh for each explored execution.
+macro_rules! global {
+    ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {
+        #[cfg(not(singular_queue_loom))]
+        $(#[$attr])*
+        static $name: std::sync::LazyLock<$ty> = std::sync::LazyLock::new(|| $init);
+        #[cfg(singular_queue_loom)]
+        loom::lazy_static! {
+            $(#[$attr])*
+            static ref $name: $ty = $init;
+        }
+    };
+}
+pub(crate) use global;
 
 #[cfg(singular_queue_loom)]
 mod loom_channel;

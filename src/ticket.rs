@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::reply::Slot;
 use crate::sync::{Arc, Instant};
+use crate::waits::{self, QueueId, Waiting, WouldDeadlock};
 use crate::{WaitError, WaitStrategy};
 
 /// A claim on the output of a command that the queue has accepted.
@@ -20,6 +21,14 @@ use crate::{WaitError, WaitStrategy};
 /// The command belongs to the queue once it is accepted. Dropping the ticket, or giving up
 /// after a timeout, does not cancel it: it is still applied exactly once and its output is
 /// discarded.
+///
+/// # From a worker
+///
+/// A worker that waits on a ticket of its own queue would wait for itself: the blocking waits
+/// return [`WaitError::Deadlock`] instead of hanging, unless the result is already there. The
+/// same goes for a worker waiting on a ticket of a queue whose worker waits for it through a
+/// chain of queues (see [`Handle`](crate::Handle#from-a-worker-no-waiting-for-yourself)). The
+/// command stays accepted either way.
 ///
 /// # Panics
 ///
@@ -46,32 +55,70 @@ use crate::{WaitError, WaitStrategy};
 pub struct Ticket<T> {
     slot: Arc<Slot<T>>,
     strategy: WaitStrategy,
+    /// The queue whose worker completes the ticket.
+    queue: QueueId,
 }
 
 impl<T> Ticket<T> {
-    pub(crate) fn new(slot: Arc<Slot<T>>, strategy: WaitStrategy) -> Self {
-        Self { slot, strategy }
+    pub(crate) fn new(slot: Arc<Slot<T>>, strategy: WaitStrategy, queue: QueueId) -> Self {
+        Self {
+            slot,
+            strategy,
+            queue,
+        }
     }
 
     /// Blocks until the command has been applied and returns its output (spinning briefly
     /// first, as the queue's [`WaitStrategy`] says).
+    ///
+    /// # Errors
+    ///
+    /// The [`WaitError`] that says what became of the command, or [`WaitError::Deadlock`]
+    /// if this thread is the worker that would have to complete the ticket (the ticket is
+    /// consumed; the command is still applied).
     pub fn wait(self) -> Result<T, WaitError> {
+        let _waiting = self.may_block()?;
         self.slot.wait(self.strategy)
     }
 
     /// Blocks for at most `timeout`. Returns `None` if the result has not arrived by then; the
     /// ticket stays valid and the command will still be applied.
+    ///
+    /// Returns `Some(Err(WaitError::Deadlock))` at once, and leaves the ticket valid, where
+    /// [`wait`](Ticket::wait) would refuse to wait.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<T, WaitError>> {
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.wait_deadline(deadline),
-            None => Some(self.slot.wait(self.strategy)),
+            None => {
+                let _waiting = match self.may_block() {
+                    Ok(waiting) => waiting,
+                    Err(deadlock) => return Some(Err(deadlock)),
+                };
+                Some(self.slot.wait(self.strategy))
+            }
         }
     }
 
     /// Blocks until `deadline` at the latest. Returns `None` if the result has not arrived by
     /// then; the ticket stays valid and the command will still be applied.
+    ///
+    /// Returns `Some(Err(WaitError::Deadlock))` at once, and leaves the ticket valid, where
+    /// [`wait`](Ticket::wait) would refuse to wait.
     pub fn wait_deadline(&mut self, deadline: Instant) -> Option<Result<T, WaitError>> {
+        let _waiting = match self.may_block() {
+            Ok(waiting) => waiting,
+            Err(deadlock) => return Some(Err(deadlock)),
+        };
         self.slot.wait_until(deadline)
+    }
+
+    /// Records that this thread is about to wait for the ticket's worker, or refuses if the
+    /// result is not there and that worker waits for this thread.
+    fn may_block(&self) -> Result<Waiting, WaitError> {
+        if self.slot.is_done() {
+            return Ok(Waiting::none());
+        }
+        waits::wait_for(self.queue).map_err(|WouldDeadlock| WaitError::Deadlock)
     }
 
     /// Takes the result if it has arrived, without blocking.

@@ -2,9 +2,13 @@
 //!
 //! An async submit that may wait only so long for room (`BlockFor`) must wake at its deadline
 //! even if no slot is freed. With no executor's timer to lean on, the crate keeps one small
-//! thread per process, started on first use, that sleeps until the earliest deadline and wakes
-//! the tasks whose deadlines have passed. It holds wakers only, never commands, and an alarm
-//! whose future finished is cancelled: its waker is released at once, and its entry purged.
+//! thread per process, started when an alarm is set and none is running, that sleeps until the
+//! earliest deadline and wakes the tasks whose deadlines have passed. It holds wakers only,
+//! never commands. An alarm whose future finished is cancelled: its waker is released at once.
+//! When no alarm is left, the thread exits; the next alarm starts a new one.
+//!
+//! No waker is woken, cloned or dropped under a lock of the timer's (hazard 9): a waker may
+//! poll or drop its task inline, and the task's alarm takes those locks.
 //!
 //! Under loom there is no clock: setting an alarm wakes its task at once, and the task
 //! re-checks.
@@ -39,7 +43,11 @@ impl Alarm {
 #[cfg(not(singular_queue_loom))]
 impl Drop for Alarm {
     fn drop(&mut self) {
-        self.waker.lock().take();
+        let waker = self.waker.lock().take();
+        if let Some(waker) = waker {
+            clock::Timer::global().cancelled();
+            drop(waker);
+        }
     }
 }
 
@@ -69,12 +77,17 @@ mod clock {
 
     pub(super) struct Timer {
         due: Mutex<Due>,
-        earlier: Condvar,
+        /// Signalled when an earlier deadline arrives, or the last alarm is cancelled.
+        changed: Condvar,
     }
 
     struct Due {
         entries: BinaryHeap<Reverse<Entry>>,
         purge_at: usize,
+        /// Entries whose waker is still armed: neither fired nor cancelled.
+        live: usize,
+        /// Whether a timer thread is running (it exits once `live` is 0).
+        running: bool,
     }
 
     struct Entry {
@@ -85,18 +98,14 @@ mod clock {
     impl Timer {
         pub(super) fn global() -> &'static Timer {
             static TIMER: OnceLock<Timer> = OnceLock::new();
-            TIMER.get_or_init(|| {
-                thread::Builder::new()
-                    .name("singular-queue-timer".to_owned())
-                    .spawn(|| Timer::global().run())
-                    .expect("spawn the singular-queue timer thread");
-                Timer {
-                    due: Mutex::new(Due {
-                        entries: BinaryHeap::new(),
-                        purge_at: PURGE_AT,
-                    }),
-                    earlier: Condvar::new(),
-                }
+            TIMER.get_or_init(|| Timer {
+                due: Mutex::new(Due {
+                    entries: BinaryHeap::new(),
+                    purge_at: PURGE_AT,
+                    live: 0,
+                    running: false,
+                }),
+                changed: Condvar::new(),
             })
         }
 
@@ -112,14 +121,32 @@ mod clock {
                 .peek()
                 .is_none_or(|Reverse(first)| deadline < first.deadline);
             due.entries.push(Reverse(Entry { deadline, waker }));
-            if earliest {
-                self.earlier.notify_one();
+            due.live += 1;
+            if !due.running {
+                // Started under the lock, so that two alarms never start two threads; the
+                // new thread waits for the lock. If it cannot start, the next alarm tries again.
+                thread::Builder::new()
+                    .name("singular-queue-timer".to_owned())
+                    .spawn(|| Timer::global().run())
+                    .expect("spawn the singular-queue timer thread");
+                due.running = true;
+            } else if earliest {
+                self.changed.notify_one();
+            }
+        }
+
+        /// An alarm was cancelled before it fired.
+        pub(super) fn cancelled(&self) {
+            let mut due = self.due.lock();
+            due.live -= 1;
+            if due.live == 0 {
+                self.changed.notify_one();
             }
         }
 
         fn run(&self) {
             let mut due = self.due.lock();
-            loop {
+            while due.live > 0 {
                 let now = Instant::now();
                 let mut ripe = Vec::new();
                 while due
@@ -130,26 +157,39 @@ mod clock {
                     ripe.push(due.entries.pop().expect("peeked").0);
                 }
                 if !ripe.is_empty() {
-                    // Wake outside the lock, each under `catch`: a waker is the executor's
-                    // code, and may panic or schedule again.
                     drop(due);
-                    for entry in ripe {
-                        if let Some(waker) = entry.waker.lock().take() {
-                            let _ = on_panic::catch(|| waker.wake());
-                        }
-                    }
+                    let fired = fire(ripe);
                     due = self.due.lock();
+                    due.live -= fired;
                     continue;
                 }
                 match due.entries.peek() {
                     Some(Reverse(first)) => {
                         let deadline = first.deadline;
-                        self.earlier.wait_until(&mut due, deadline);
+                        self.changed.wait_until(&mut due, deadline);
                     }
-                    None => self.earlier.wait(&mut due),
+                    None => self.changed.wait(&mut due),
                 }
             }
+            // No alarm is armed: the entries left were all cancelled.
+            due.entries.clear();
+            due.running = false;
         }
+    }
+
+    /// Wakes the tasks of `ripe` entries still armed, outside every lock of the timer's, each
+    /// under `catch`: a waker is the executor's code, and may panic, poll its task inline, or
+    /// drop it (whose alarm then takes the entry's lock). Returns how many it woke.
+    fn fire(ripe: Vec<Entry>) -> usize {
+        let mut fired = 0;
+        for entry in ripe {
+            let waker = entry.waker.lock().take();
+            if let Some(waker) = waker {
+                fired += 1;
+                let _ = on_panic::catch(|| waker.wake());
+            }
+        }
+        fired
     }
 
     impl PartialEq for Entry {

@@ -2,12 +2,12 @@
 
 use crate::message::Message;
 use crate::on_panic::{self, OnPanic};
-use crate::reentrancy;
 use crate::reply::Reply;
 use crate::shared::Shared;
 use crate::sync::channel::{Receiver, TryRecvError};
 use crate::sync::{Arc, Instant};
 use crate::wait::Backoff;
+use crate::waits;
 use crate::{BatchInfo, ReplyMode, StateMachine, WaitError};
 
 /// How the worker runs, as the builder set it.
@@ -29,6 +29,15 @@ pub(crate) struct Worker<S: StateMachine> {
     unapplied: Vec<S::Command>,
     /// Under group commit, the outputs of the current batch, waiting for `on_batch_end`.
     pending: Vec<(Reply<S::Output>, S::Output)>,
+}
+
+/// How the worker's loop ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The owner's `Stop` arrived: everything accepted was served.
+    Stop,
+    /// Nobody will send `Stop`: the worker must find the end by itself.
+    Alone,
 }
 
 /// What the worker thread returns to the shutdown that joins it.
@@ -56,29 +65,74 @@ impl<S: StateMachine> Worker<S> {
         }
     }
 
-    /// Runs batch after batch until the shutdown's `Stop` message, then hands everything back.
-    pub(crate) fn run(mut self) -> Exit<S> {
-        reentrancy::mark_worker(&*self.shared);
+    /// Runs batch after batch until the shutdown's `Stop` message, then hands everything back;
+    /// or, if the owner left the queue to finish on its own, drops it all here instead.
+    pub(crate) fn run(mut self) -> Option<Exit<S>> {
+        waits::mark_worker(self.shared.id());
         self.run_hook(S::on_start);
-        while self.run_batch() {}
+        self.serve();
         if self.poison.is_none() {
             self.run_hook(S::on_stop);
         }
-        Exit {
+        let exit = Exit {
             state: self.state,
             unapplied: self.unapplied,
             poison: self.poison,
+        };
+        if self.shared.is_orphaned() {
+            // Nobody will join this thread: the state's and the commands' `Drop` is user code.
+            let _ = on_panic::catch(move || drop(exit));
+            return None;
+        }
+        Some(exit)
+    }
+
+    /// Serves the channel until `Stop`. A panic here is the crate's own (user code is caught
+    /// where it runs): the state is poisoned and the worker finishes on its own, so that no
+    /// caller is left waiting on a dead worker.
+    fn serve(&mut self) {
+        let ending = on_panic::catch(|| self.run_batches()).unwrap_or_else(|message| {
+            self.fail_pending(&message);
+            self.poison(format!("singular-queue internal error: {message}"));
+            Ending::Alone
+        });
+        if ending == Ending::Alone && on_panic::catch(|| self.finish_alone()).is_err() {
+            // A second internal failure: the gate is closed, so no new command comes in, but
+            // what is left in the channel stays there until the queue is dropped.
+            self.shared.close();
         }
     }
 
-    /// Waits for a command, then takes every command already waiting, up to `max_batch`, and
-    /// ends the batch. Returns `false` once `Stop` has arrived.
-    fn run_batch(&mut self) -> bool {
-        // Only a `Stop` ends the worker; a disconnected channel (impossible while `Shared` holds
-        // both ends) would end it too, rather than spin.
-        let Some(first) = self.receive() else {
-            return false;
-        };
+    fn run_batches(&mut self) -> Ending {
+        loop {
+            if self.shared.is_orphaned() {
+                return Ending::Alone;
+            }
+            // Only a `Stop` ends the worker; a disconnected channel (impossible while `Shared`
+            // holds both ends) would end it too, rather than spin.
+            let Some(first) = self.receive() else {
+                return Ending::Stop;
+            };
+            if let Some(ending) = self.run_batch(first) {
+                return ending;
+            }
+        }
+    }
+
+    /// Finishes without an owner to send `Stop`: once no submitter is mid-send (the gate is
+    /// closed, and nobody inside it waits for this thread), the channel holds every command
+    /// that will ever be accepted; serve them, and stop at the first empty look.
+    fn finish_alone(&mut self) {
+        self.shared.close();
+        self.shared.wait_quiet();
+        while let Ok(first) = self.rx.try_recv() {
+            self.run_batch(first);
+        }
+    }
+
+    /// Takes `first` and every command already waiting, up to `max_batch`, and ends the
+    /// batch. Returns how the worker should end if the batch met a `Stop`.
+    fn run_batch(&mut self, first: Message<S>) -> Option<Ending> {
         let mut next = Some(first);
         let (mut taken, mut applied) = (0, 0);
         while let Some(message) = next.take() {
@@ -88,9 +142,14 @@ impl<S: StateMachine> Worker<S> {
                 enqueued,
             } = message
             else {
-                // `Stop` is the channel's last message: nothing remains behind it.
+                // `Stop` is the channel's last message when the owner sent it after the gate
+                // went quiet; an orphaned queue's `Stop` is only a nudge to look at the flag.
                 self.end_batch(taken, applied, 0);
-                return false;
+                return Some(if self.shared.is_orphaned() {
+                    Ending::Alone
+                } else {
+                    Ending::Stop
+                });
             };
             self.shared.slot_freed();
             self.record_queue_time(enqueued);
@@ -113,7 +172,7 @@ impl<S: StateMachine> Worker<S> {
             0
         };
         self.end_batch(taken, applied, remaining);
-        true
+        None
     }
 
     /// Waits for the next message: spinning first, as the wait strategy allows, because a
@@ -170,15 +229,23 @@ impl<S: StateMachine> Worker<S> {
             };
             self.run_hook(|state| state.on_batch_end(info));
         }
-        let failure = self.poison.clone().map(WaitError::Panicked);
+        match self.poison.clone() {
+            None => self.pending.drain(..).for_each(|(reply, output)| {
+                deliver(Some(reply), Ok(output));
+            }),
+            Some(message) => self.fail_pending(&message),
+        }
+    }
+
+    /// Tells the callers whose outputs wait for a commit that will not come: their commands
+    /// were applied, but not committed.
+    fn fail_pending(&mut self, message: &str) {
         for (reply, output) in self.pending.drain(..) {
-            match &failure {
-                None => deliver(Some(reply), Ok(output)),
-                Some(error) => {
-                    deliver(Some(reply), Err(error.clone()));
-                    deliver(None, Ok(output)); // dropped under `catch`, like any output
-                }
-            }
+            deliver(
+                Some(reply),
+                Err(WaitError::NotCommitted(message.to_owned())),
+            );
+            deliver(None, Ok(output)); // dropped under `catch`, like any output
         }
     }
 

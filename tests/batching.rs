@@ -154,7 +154,9 @@ fn a_panic_in_on_batch_end_under_group_commit_fails_every_reply_of_the_batch() {
     let behind = queue.submit(Command::Add(9)); // accepted or refused: never reported done
     release.send(()).unwrap();
 
-    let failed = WaitError::Panicked("commit failed".to_owned());
+    // Every command of the batch was applied; the commit failed: none is reported done, and
+    // none is blamed for the panic.
+    let failed = WaitError::NotCommitted("commit failed".to_owned());
     for ticket in tickets {
         assert_eq!(ticket.wait().unwrap_err(), failed);
     }
@@ -208,7 +210,7 @@ fn outputs_of_a_failed_group_commit_are_dropped_without_taking_the_worker_down()
         .spawn()
         .unwrap();
     let error = queue.call(true).err().expect("the commit failed");
-    assert!(error.is_panicked());
+    assert!(error.is_not_committed());
     // The worker is alive: it refuses (the state is poisoned) rather than hanging.
     assert!(queue.call(false).err().expect("poisoned").is_closed());
     let Err(poisoned) = queue.shutdown() else {

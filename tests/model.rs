@@ -116,6 +116,8 @@ enum Seen {
 enum Outcome {
     Applied(usize),
     Panicked,
+    /// Applied, but its group commit failed.
+    NotCommitted,
     NotApplied,
     Dropped,
     /// `call_timeout` gave up after acceptance.
@@ -126,6 +128,7 @@ fn outcome(result: Result<usize, WaitError>) -> Outcome {
     match result {
         Ok(position) => Outcome::Applied(position),
         Err(WaitError::Panicked(_)) => Outcome::Panicked,
+        Err(WaitError::NotCommitted(_)) => Outcome::NotCommitted,
         Err(WaitError::NotApplied) => Outcome::NotApplied,
         Err(WaitError::Dropped) => Outcome::Dropped,
         Err(other) => panic!("unexpected {other:?}"),
@@ -202,6 +205,7 @@ fn run(options: &Options, steps: &[Step], now: bool) -> Run {
                     Err(e) if e.is_full() => Seen::Refused("full"),
                     Err(e) if e.is_timeout() => Seen::Refused("timeout"),
                     Err(CallError::Panicked(_)) => Seen::Accepted(Some(Outcome::Panicked)),
+                    Err(CallError::NotCommitted(_)) => Seen::Accepted(Some(Outcome::NotCommitted)),
                     Err(CallError::NotApplied) => Seen::Accepted(Some(Outcome::NotApplied)),
                     Err(CallError::Dropped) => Seen::Accepted(Some(Outcome::Dropped)),
                     Err(other) => panic!("unexpected {other:?}"),
@@ -370,8 +374,11 @@ fn check(options: &Options, run: &Run) {
         let consistent = *outcome == expected
             // Gave up waiting: whatever happened after, the call saw none of it.
             || *outcome == Outcome::Late
-            // A group commit that failed reports its applied commands as panicked.
-            || (options.group_commit && *outcome == Outcome::Panicked && run.poisoned);
+            // A group commit that failed reports its applied commands as not committed.
+            || (options.group_commit
+                && run.poisoned
+                && *outcome == Outcome::NotCommitted
+                && matches!(expected, Outcome::Applied(_)));
         assert!(
             consistent,
             "command {id}: saw {outcome:?}, model says {expected:?}"

@@ -48,7 +48,12 @@ impl StateMachine for Selfish {
             Command::TellSelfTwice => {
                 let me = me.unwrap();
                 let tells = [me.tell(Command::Add(4)), me.tell(Command::Add(5))];
-                return Output::Tells(tells.into_iter().map(|r| r.map_err(full_number)).collect());
+                return Output::Tells(
+                    tells
+                        .into_iter()
+                        .map(|r| r.map_err(deadlocked_number))
+                        .collect(),
+                );
             }
         }
         Output::Done
@@ -65,9 +70,9 @@ fn refused_number(result: Result<Output, CallError<Command>>) -> Option<u32> {
     }
 }
 
-/// The number inside a command refused because the queue was full.
-fn full_number(error: SubmitError<Command>) -> Option<u32> {
-    assert!(error.is_full(), "{error:?}");
+/// The number inside a command refused because waiting for room would deadlock.
+fn deadlocked_number(error: SubmitError<Command>) -> Option<u32> {
+    assert!(error.is_deadlock(), "{error:?}");
     match error.into_inner() {
         Command::Add(n) => Some(n),
         _ => None,

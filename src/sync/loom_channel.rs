@@ -1,9 +1,8 @@
 //! A bounded channel on loom's primitives, with the semantics of the flume calls the crate
-//! uses: `send`, `try_send`, `send_timeout`, `recv`, `try_recv`, `len` (on either end), cloning
+//! uses: `send`, `try_send`, `recv`, `try_recv`, `len` (on either end), cloning
 //! either end, and disconnection when the last sender or the last receiver is dropped.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
 
 use super::loom_lock::{Condvar, Mutex};
 use loom::sync::Arc;
@@ -48,15 +47,10 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     (Sender { chan }, receiver)
 }
 
-pub(crate) struct SendError<T>(pub(crate) T);
+pub(crate) struct SendError<T>(#[allow(dead_code)] pub(crate) T);
 
 pub(crate) enum TrySendError<T> {
     Full(T),
-    Disconnected(T),
-}
-
-pub(crate) enum SendTimeoutError<T> {
-    Timeout(T),
     Disconnected(T),
 }
 
@@ -66,12 +60,6 @@ pub(crate) enum TryRecvError {
 }
 
 pub(crate) struct RecvError;
-
-impl<T> SendError<T> {
-    pub(crate) fn into_inner(self) -> T {
-        self.0
-    }
-}
 
 impl<T> Sender<T> {
     pub(crate) fn send(&self, message: T) -> Result<(), SendError<T>> {
@@ -97,33 +85,6 @@ impl<T> Sender<T> {
             Ok(())
         } else {
             Err(TrySendError::Full(message))
-        }
-    }
-
-    /// Waits for room once (under loom, "the deadline passes" after one yield).
-    pub(crate) fn send_timeout(
-        &self,
-        message: T,
-        _timeout: Duration,
-    ) -> Result<(), SendTimeoutError<T>> {
-        let mut state = self.chan.state.lock();
-        let mut waited = false;
-        loop {
-            if state.receivers == 0 {
-                return Err(SendTimeoutError::Disconnected(message));
-            }
-            if state.queue.len() < self.chan.capacity {
-                self.chan.push(&mut state, message);
-                return Ok(());
-            }
-            if waited {
-                return Err(SendTimeoutError::Timeout(message));
-            }
-            waited = self
-                .chan
-                .not_full
-                .wait_until(&mut state, Instant::now())
-                .timed_out();
         }
     }
 
