@@ -124,6 +124,24 @@ MUTATIONS = {
         ],
         "a_reused_reply_slot_never_receives_an_earlier_output",
     ),
+    "timed-out-call-keeps-its-slot-pending": (
+        "src/reply.rs",
+        "None => *state = State::Abandoned,",
+        "None => {}",
+        "a_timed_out_call_never_drops_the_late_output_on_its_own_thread",
+    ),
+    "wait-for-graph-misses-cycles": (
+        "src/waits.rs",
+        "if queue == me {\n            return Err(WouldDeadlock);",
+        "if queue == me && false {\n            return Err(WouldDeadlock);",
+        "two_workers_calling_each_other_never_deadlock",
+    ),
+    "orphaned-worker-drains-before-the-gate-is-quiet": (
+        "src/worker.rs",
+        "        self.shared.close();\n        self.shared.wait_quiet();\n",
+        "        self.shared.close();\n",
+        "an_owner_dropped_on_its_own_worker_stops_the_queue_without_losing_a_command",
+    ),
     "reject-loses-the-command": (
         "src/shared.rs",
         "Decision::RejectIfFull | Decision::Reject => Err(SubmitError::Full(message)),",
@@ -160,7 +178,7 @@ def run(name, *spec):
                    CARGO_TARGET_DIR=os.path.join(ROOT, "target", "loom-mutants"))
         result = subprocess.run(
             ["cargo", "test", "--profile", "loom", "-p", "singular-queue-loom-tests",
-             "--test", "loom", "--", "--exact", test],
+             "--tests", "--", "--exact", test],
             cwd=scratch, env=env, capture_output=True, text=True,
         )
         output = result.stdout + result.stderr

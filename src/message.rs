@@ -12,7 +12,9 @@ pub(crate) enum Message<S: StateMachine> {
         /// When it was accepted, if the queue measures queue time.
         enqueued: Option<Instant>,
     },
-    /// Sent once by the shutdown, after the gate is closed and quiet: the last message.
+    /// Sent once by the shutdown, after the gate is closed and quiet: the last message. Also
+    /// sent, without the gate, as a nudge to the worker of an orphaned queue, which then
+    /// finds the end by itself.
     Stop,
 }
 

@@ -308,7 +308,10 @@ impl<S: StateMachine> Shared<S> {
     /// Tells an evicted command's submitter, then hands the command to `on_evict`.
     fn evict(&self, message: Message<S>) {
         let Message::Apply { command, reply, .. } = message else {
-            unreachable!("Stop is sent only once no submitter is inside the gate");
+            // An orphaned queue's nudge (the owner's own `Stop` is sent only once no submitter
+            // is inside the gate). It is only a hint: the worker reads the flag after each
+            // batch, and this submitter's command, sent next, wakes it.
+            return;
         };
         self.counters.submit.dropped.add(1);
         if let Some(reply) = reply {
