@@ -142,6 +142,30 @@ MUTATIONS = {
         "        self.shared.close();\n",
         "an_owner_dropped_on_its_own_worker_stops_the_queue_without_losing_a_command",
     ),
+    "timer-wakes-under-the-alarm-lock": (
+        "src/timer.rs",
+        "let waker = entry.waker.lock().take();\n            if let Some(waker) = waker {",
+        "if let Some(waker) = entry.waker.lock().take() {",
+        "a_waker_that_drops_its_task_inline_never_deadlocks_the_timer",
+    ),
+    "room-wakes-under-its-lock": (
+        "src/room.rs",
+        "let entries = {\n            let mut waiters = self.waiters.lock();",
+        "let mut waiters = self.waiters.lock();\n        let entries = {",
+        "a_waker_that_drops_its_task_inline_never_deadlocks_the_timer",
+    ),
+    "idle-timer-never-exits": (
+        "src/timer.rs",
+        "while due.live > 0 {",
+        "while due.live > 0 || !due.entries.is_empty() || due.running {",
+        "an_async_deadline_fires_or_room_comes_and_the_idle_timer_thread_exits",
+    ),
+    "cancelled-alarm-not-counted": (
+        "src/timer.rs",
+        "            clock::Timer::global().cancelled();\n",
+        "",
+        "an_async_deadline_fires_or_room_comes_and_the_idle_timer_thread_exits",
+    ),
     "reject-loses-the-command": (
         "src/shared.rs",
         "Decision::RejectIfFull | Decision::Reject => Err(SubmitError::Full(message)),",

@@ -267,7 +267,8 @@ impl<S: StateMachine> Shared<S> {
                 Err(full) => full,
             };
             if let Some(deadline) = deadline {
-                if Instant::now() >= deadline {
+                // An alarm that fired says the deadline passed by the timer's clock.
+                if Instant::now() >= deadline || alarm.as_ref().is_some_and(Alarm::has_fired) {
                     return Poll::Ready(Err(SubmitError::Timeout(pending)));
                 }
                 // Armed for the waker of this poll: a task that moved must be the one woken.

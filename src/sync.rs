@@ -14,7 +14,7 @@
 #[cfg(not(singular_queue_loom))]
 mod imp {
     pub(crate) use parking_lot::{Condvar, Mutex};
-    pub(crate) use std::sync::{Arc, OnceLock};
+    pub(crate) use std::sync::Arc;
     pub(crate) use std::time::Instant;
 
     pub(crate) mod atomic {

@@ -10,25 +10,29 @@
 //! No waker is woken, cloned or dropped under a lock of the timer's (hazard 9): a waker may
 //! poll or drop its task inline, and the task's alarm takes those locks.
 //!
-//! Under loom there is no clock: setting an alarm wakes its task at once, and the task
-//! re-checks.
+//! Under loom the timer runs as under std, on loom's primitives: a timed wait there yields
+//! once and reports that its deadline passed, so a model explores alarms that fire before,
+//! during and after their task completes, is cancelled, or sets another.
 
 use std::task::Waker;
 
-use crate::sync::Instant;
+use crate::sync::{Arc, Instant, Mutex};
 
 /// A wake-up at a deadline for one task; cancelled when dropped.
 pub(crate) struct Alarm {
-    #[cfg(not(singular_queue_loom))]
-    waker: crate::sync::Arc<crate::sync::Mutex<Option<Waker>>>,
+    waker: Arc<Mutex<Option<Waker>>>,
 }
 
-#[cfg(not(singular_queue_loom))]
 impl Alarm {
     pub(crate) fn set(deadline: Instant, waker: &Waker) -> Alarm {
-        let waker = crate::sync::Arc::new(crate::sync::Mutex::new(Some(waker.clone())));
-        clock::Timer::global().schedule(deadline, crate::sync::Arc::clone(&waker));
+        let waker = Arc::new(Mutex::new(Some(waker.clone())));
+        clock::Timer::global().schedule(deadline, Arc::clone(&waker));
         Alarm { waker }
+    }
+
+    /// Whether the alarm went off: its deadline has passed.
+    pub(crate) fn has_fired(&self) -> bool {
+        self.waker.lock().is_none()
     }
 
     /// Whether the alarm wakes the task behind `waker`.
@@ -40,7 +44,6 @@ impl Alarm {
     }
 }
 
-#[cfg(not(singular_queue_loom))]
 impl Drop for Alarm {
     fn drop(&mut self) {
         let waker = self.waker.lock().take();
@@ -51,26 +54,13 @@ impl Drop for Alarm {
     }
 }
 
-#[cfg(singular_queue_loom)]
-impl Alarm {
-    pub(crate) fn set(_deadline: Instant, waker: &Waker) -> Alarm {
-        waker.wake_by_ref();
-        Alarm {}
-    }
-
-    pub(crate) fn wakes(&self, _waker: &Waker) -> bool {
-        false
-    }
-}
-
-#[cfg(not(singular_queue_loom))]
 mod clock {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
     use std::task::Waker;
 
     use crate::on_panic;
-    use crate::sync::{Arc, Condvar, Instant, Mutex, OnceLock, thread};
+    use crate::sync::{Arc, Condvar, Instant, Mutex, thread};
 
     /// Purge cancelled entries once the heap holds this many (and twice its live size after).
     const PURGE_AT: usize = 1024;
@@ -96,17 +86,21 @@ mod clock {
     }
 
     impl Timer {
-        pub(super) fn global() -> &'static Timer {
-            static TIMER: OnceLock<Timer> = OnceLock::new();
-            TIMER.get_or_init(|| Timer {
-                due: Mutex::new(Due {
-                    entries: BinaryHeap::new(),
-                    purge_at: PURGE_AT,
-                    live: 0,
-                    running: false,
-                }),
-                changed: Condvar::new(),
-            })
+        /// The process's timer. Its thread holds an `Arc` of its own: under loom the global is
+        /// dropped when the model's main thread ends, which may be before the thread exits.
+        pub(super) fn global() -> &'static Arc<Timer> {
+            crate::sync::global! {
+                static TIMER: Arc<Timer> = Arc::new(Timer {
+                    due: Mutex::new(Due {
+                        entries: BinaryHeap::new(),
+                        purge_at: PURGE_AT,
+                        live: 0,
+                        running: false,
+                    }),
+                    changed: Condvar::new(),
+                });
+            }
+            &TIMER
         }
 
         pub(super) fn schedule(&self, deadline: Instant, waker: Arc<Mutex<Option<Waker>>>) {
@@ -125,9 +119,10 @@ mod clock {
             if !due.running {
                 // Started under the lock, so that two alarms never start two threads; the
                 // new thread waits for the lock. If it cannot start, the next alarm tries again.
+                let timer = Arc::clone(Timer::global());
                 thread::Builder::new()
                     .name("singular-queue-timer".to_owned())
-                    .spawn(|| Timer::global().run())
+                    .spawn(move || timer.run())
                     .expect("spawn the singular-queue timer thread");
                 due.running = true;
             } else if earliest {
@@ -146,8 +141,10 @@ mod clock {
 
         fn run(&self) {
             let mut due = self.due.lock();
+            // The latest deadline a timed wait reported passed: the clock has reached it.
+            let mut reached: Option<Instant> = None;
             while due.live > 0 {
-                let now = Instant::now();
+                let now = reached.map_or_else(Instant::now, |reached| reached.max(Instant::now()));
                 let mut ripe = Vec::new();
                 while due
                     .entries
@@ -166,7 +163,9 @@ mod clock {
                 match due.entries.peek() {
                     Some(Reverse(first)) => {
                         let deadline = first.deadline;
-                        self.changed.wait_until(&mut due, deadline);
+                        if self.changed.wait_until(&mut due, deadline).timed_out() {
+                            reached = Some(deadline);
+                        }
                     }
                     None => self.changed.wait(&mut due),
                 }

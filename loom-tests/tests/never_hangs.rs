@@ -215,3 +215,126 @@ fn an_owner_dropped_on_its_own_worker_stops_the_queue_without_losing_a_command()
         },
     );
 }
+
+/// Counts its wake-ups.
+struct CountingWaker(loom::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, loom::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Polls `future` on this thread, polling again only after a wake-up: a lost wake-up leaves
+/// it yielding forever, which loom reports.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    let woken = std::sync::Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(std::sync::Arc::clone(&woken));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    let mut seen = 0;
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        while woken.0.load(Ordering::Acquire) == seen {
+            thread::yield_now();
+        }
+        seen = woken.0.load(Ordering::Acquire);
+    }
+}
+
+/// Records each command.
+struct Record(Vec<u32>);
+
+impl StateMachine for Record {
+    type Command = u32;
+    type Output = ();
+    fn apply(&mut self, n: u32) {
+        self.0.push(n);
+    }
+}
+
+/// The timer (hazards 4, 9 and 10's cousin): an async submit waiting for room under
+/// `BlockFor` on a full queue is woken by the freed slot or by its alarm, whichever comes
+/// first, and gets in or gets its command back; its alarm is cancelled or fires, never both;
+/// and once no alarm is armed the timer thread exits (loom fails a model whose threads never
+/// finish). A second wait then starts the timer again.
+#[test]
+fn an_async_deadline_fires_or_room_comes_and_the_idle_timer_thread_exits() {
+    check(
+        "an_async_deadline_fires_or_room_comes_and_the_idle_timer_thread_exits",
+        2,
+        || {
+            let queue = SingularQueue::builder(Record(Vec::new()))
+                .capacity(1)
+                .backpressure(singular_queue::BlockFor(Duration::from_millis(1)))
+                .spawn()
+                .unwrap();
+            queue.tell(1).unwrap(); // fills the queue, unless the worker took it already
+            let outcome = block_on(queue.tell_async(2)).map_err(|refused| {
+                assert!(refused.is_timeout(), "{refused:?}");
+                refused.into_inner()
+            });
+            let log = queue.shutdown().unwrap().0;
+            match outcome {
+                Ok(()) => assert_eq!(log, [1, 2]),
+                Err(back) => {
+                    assert_eq!(back, 2);
+                    assert_eq!(log, [1]);
+                }
+            }
+        },
+    );
+}
+
+/// A task's future, kept where its waker can reach it.
+type Parked = Arc<Mutex<Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>>>;
+
+/// Drops the task it wakes, inline, as an executor cancelling a task from its waker may.
+struct DroppingWaker(Parked);
+
+impl std::task::Wake for DroppingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        let task = self.0.lock().unwrap().take();
+        drop(task);
+    }
+}
+
+/// Hazard 9 on the timer: a waker that drops its task inline (whose alarm then takes its own
+/// lock) is woken outside every lock of the timer's, so the timer neither deadlocks nor stays
+/// alive: once the task and its alarm are gone, the timer thread exits.
+#[test]
+fn a_waker_that_drops_its_task_inline_never_deadlocks_the_timer() {
+    check(
+        "a_waker_that_drops_its_task_inline_never_deadlocks_the_timer",
+        2,
+        || {
+            let queue = SingularQueue::builder(Record(Vec::new()))
+                .capacity(1)
+                .backpressure(singular_queue::BlockFor(Duration::from_millis(1)))
+                .spawn()
+                .unwrap();
+            queue.tell(1).unwrap();
+            let handle = queue.handle();
+            let parked: Parked = Arc::new(Mutex::new(None));
+            let mut task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+                Box::pin(async move {
+                    let _ = handle.tell_async(2).await;
+                });
+            let waker =
+                std::task::Waker::from(std::sync::Arc::new(DroppingWaker(Arc::clone(&parked))));
+            let polled = task
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker));
+            if polled.is_pending() {
+                *parked.lock().unwrap() = Some(task);
+            }
+            let log = queue.shutdown().unwrap().0;
+            // The task got in, or was dropped unaccepted, or is still parked: nothing else.
+            assert!(log == [1, 2] || log == [1], "{log:?}");
+            drop(parked.lock().unwrap().take());
+        },
+    );
+}
