@@ -16,6 +16,9 @@ pub(crate) enum Message<S: StateMachine> {
     /// sent, without the gate, as a nudge to the worker of an orphaned queue, which then
     /// finds the end by itself.
     Stop,
+    /// Test-only: makes the worker's loop panic, as a bug of the crate's own would.
+    #[cfg(test)]
+    Fail,
 }
 
 impl<S: StateMachine> Message<S> {
@@ -23,7 +26,16 @@ impl<S: StateMachine> Message<S> {
     pub(crate) fn into_command(self) -> S::Command {
         match self {
             Message::Apply { command, .. } => command,
-            Message::Stop => unreachable!("only the shutdown sends Stop, never a submitter"),
+            _ => unreachable!("only the queue sends Stop, never a submitter"),
         }
+    }
+}
+
+#[cfg(test)]
+impl<S: StateMachine> Message<S> {
+    /// The message, unless it is the planted failure, which panics.
+    pub(crate) fn or_fail(self) -> Self {
+        assert!(!matches!(self, Message::Fail), "a planted failure");
+        self
     }
 }

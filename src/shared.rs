@@ -360,6 +360,12 @@ impl<S: StateMachine> Shared<S> {
         let _ = self.tx.try_send(Message::Stop);
     }
 
+    /// Test-only: sends the worker a message that makes its loop panic.
+    #[cfg(test)]
+    pub(crate) fn plant_failure(&self) {
+        assert!(self.tx.try_send(Message::Fail).is_ok(), "room to plant");
+    }
+
     /// Refuses every later submit; used by the worker when the state is poisoned.
     pub(crate) fn close(&self) {
         self.gate.close();

@@ -136,6 +136,8 @@ impl<S: StateMachine> Worker<S> {
         let mut next = Some(first);
         let (mut taken, mut applied) = (0, 0);
         while let Some(message) = next.take() {
+            #[cfg(test)]
+            let message = message.or_fail();
             let Message::Apply {
                 command,
                 reply,
@@ -287,4 +289,53 @@ fn deliver<T>(reply: Option<Reply<T>>, result: Result<T, WaitError>) {
         Some(reply) => reply.send(result),
         None => drop(result),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use crate::{CallError, SingularQueue, StateMachine, WaitError};
+
+    /// Holds the worker in `apply` until released; otherwise adds.
+    #[derive(Debug)]
+    struct Held(u64);
+
+    impl StateMachine for Held {
+        type Command = Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>;
+        type Output = u64;
+        fn apply(&mut self, hold: Self::Command) -> u64 {
+            if let Some((started, release)) = hold {
+                started.send(()).unwrap();
+                release.recv().unwrap();
+            }
+            self.0 += 1;
+            self.0
+        }
+    }
+
+    /// A panic of the worker's own, outside user code, tells every waiter, refuses later
+    /// submits, and poisons the state: nobody is left waiting on a dead worker.
+    #[test]
+    fn a_panic_in_the_worker_loop_tells_every_waiter_and_refuses_later_submits() {
+        let queue = SingularQueue::builder(Held(0)).capacity(8).spawn().unwrap();
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let held = queue.submit(Some((started_tx, release_rx))).unwrap();
+        started.recv().unwrap();
+        let before = queue.submit(None).unwrap();
+        queue.handle().shared().plant_failure();
+        let behind: Vec<_> = (0..3).map(|_| queue.submit(None).unwrap()).collect();
+        release.send(()).unwrap();
+        assert_eq!(held.wait(), Ok(1));
+        assert_eq!(before.wait(), Ok(2));
+        for ticket in behind {
+            assert_eq!(ticket.wait(), Err(WaitError::NotApplied));
+        }
+        assert!(matches!(queue.call(None), Err(CallError::Closed(None))));
+        let poisoned = queue.shutdown().unwrap_err();
+        assert!(poisoned.message().contains("internal error"), "{poisoned}");
+        assert_eq!(poisoned.unapplied().len(), 3);
+        assert_eq!(poisoned.into_inner().0, 2);
+    }
 }
