@@ -44,20 +44,15 @@ MUTATIONS = {
         "ticket_completion_racing_its_waiter_always_wakes_it",
     ),
     "reply-notify-before-store": (
-        "src/reply.rs",
-        "let before = {\n"
-        "                let mut state = slot.state.lock();\n"
-        "                slot.done.store(true, Ordering::Release);\n"
-        "                std::mem::replace(&mut *state, State::Ready(result))\n"
-        "            };\n"
-        "            slot.ready.notify_one();",
-        "slot.ready.notify_one();\n"
-        "            crate::sync::spin_hint();\n"
-        "            let before = {\n"
-        "                let mut state = slot.state.lock();\n"
-        "                slot.done.store(true, Ordering::Release);\n"
-        "                std::mem::replace(&mut *state, State::Ready(result))\n"
-        "            };",
+        [
+            ("src/reply.rs",
+             "            let before = {\n                let mut state = slot.state.lock();",
+             "            slot.ready.notify_one();\n            crate::sync::spin_hint();\n"
+             "            let before = {\n                let mut state = slot.state.lock();"),
+            ("src/reply.rs",
+             "            slot.ready.notify_one();\n            // Woken after",
+             "            // Woken after"),
+        ],
         "ticket_completion_racing_its_waiter_always_wakes_it",
     ),
     "evict-without-telling-the-submitter": (
@@ -86,30 +81,32 @@ MUTATIONS = {
     ),
     "failed-commit-reports-done": (
         "src/worker.rs",
-        "let failure = self.poison.clone().map(WaitError::Panicked);",
-        "let failure: Option<WaitError> = None;",
+        "        match self.poison.clone() {\n            None => self.pending",
+        "        match None::<String> {\n            None => self.pending",
         "a_failed_commit_fails_every_reply_of_its_batch",
     ),
     "ticket-keeps-the-first-waker": (
         "src/reply.rs",
-        "_ => *waker = Some(cx.waker().clone()),",
-        "None => *waker = Some(cx.waker().clone()),\n                Some(_) => {}",
+        "State::Pending(known) => known.replace(waker),",
+        "State::Pending(known) if known.is_none() => known.replace(waker),",
         "async_ticket_completion_racing_poll_and_a_replaced_waker_always_wakes_the_task",
     ),
     "room-no-second-try-after-registering": (
         "src/shared.rs",
-        "self.room.register(cx.waker());\n            let pending = match self.try_offer(pending) {\n"
-        "                Ok(result) => return Poll::Ready(result),\n                Err(full) => full,\n            };",
-        "self.room.register(cx.waker());",
+        "            registration.register(cx.waker());\n"
+        "            let pending = match self.attempt(pending) {\n"
+        "                Ok(result) => return Poll::Ready(result),\n"
+        "                Err(full) => full,\n            };",
+        "            registration.register(cx.waker());",
         "an_async_submit_waiting_for_room_is_woken_when_the_worker_frees_a_slot",
     ),
-    "async-retry-skips-the-gate": (
+    "retry-for-room-skips-the-gate": (
         "src/shared.rs",
         "let Some(_pass) = self.gate.enter() else {\n"
-        "                return Poll::Ready(Err(SubmitError::Closed(pending)));\n"
-        "            };",
+        "            return Ok(Err(SubmitError::Closed(message)));\n"
+        "        };",
         "",
-        "a_shutdown_never_waits_for_a_task_waiting_for_room_which_then_gets_its_command_back",
+        "a_shutdown_racing_a_poll_in_progress_wakes_the_task_which_gets_in_or_its_command_back",
     ),
     # Both defences removed: a timed-out call keeps its slot, and the slot is reused without
     # proof that the worker let go. Either one alone keeps the late output out.
@@ -166,10 +163,99 @@ MUTATIONS = {
         "",
         "an_async_deadline_fires_or_room_comes_and_the_idle_timer_thread_exits",
     ),
+    "poisoned-worker-keeps-applying": (
+        "src/worker.rs",
+        "if self.poison.is_some() || self.shared.stopping_now() {",
+        "if self.shared.stopping_now() {",
+        "poisoning_racing_a_submitter_applies_hands_back_or_returns_each_command",
+    ),
+    "set-aside-command-not-returned": (
+        "src/worker.rs",
+        "self.unapplied.push(command);",
+        "drop(command);",
+        "drop_oldest_racing_each_kind_of_stop_tells_every_command_its_fate",
+    ),
+    "stop-skips-the-last-batch-end": (
+        "src/worker.rs",
+        "                self.end_batch(taken, applied, 0);\n                return Some(",
+        "                return Some(",
+        "shutdown_now_under_group_commit_answers_only_committed_commands",
+    ),
+    "drop-detaches-the-worker": (
+        "src/queue.rs",
+        "        drop(self.stop(false));",
+        "        drop(self.worker.take());",
+        "dropping_the_queue_racing_a_blocked_submit_applies_it_or_hands_it_back",
+    ),
+    "room-wakes-only-one-waiter": (
+        "src/room.rs",
+        "for waker in entries.into_iter().flatten() {",
+        "for waker in entries.into_iter().flatten().take(1) {",
+        "two_tasks_waiting_for_room_both_get_in",
+    ),
+    "cancelled-registration-keeps-its-waker": (
+        "src/room.rs",
+        "let removed = waiters.remove(key);",
+        "let removed: Option<Waker> = { let _ = key; None };",
+        "a_task_cancelled_while_waiting_for_room_takes_its_waker_back",
+    ),
+    "close-wakes-no-waiter": (
+        "src/shared.rs",
+        "        self.gate.close();\n        // Submitters waiting for room find the gate closed when they look again.\n"
+        "        self.room.wake_all();",
+        "        self.gate.close();",
+        "a_shutdown_wakes_waiting_tasks_at_once_even_while_the_worker_is_busy",
+    ),
+    "try-call-waits-under-a-waiting-policy": (
+        "src/backpressure.rs",
+        "(Limit::NoWait, Wait | WaitFor(_)) => Decision::RejectIfFull,",
+        "(Limit::NoWait, Wait) => Decision::RejectIfFull,",
+        "per_call_limits_and_a_custom_policy_refuse_each_command_under_its_own_name",
+    ),
+    "timed-wait-loses-a-result-at-the-deadline": (
+        "src/reply.rs",
+        "            if self.ready.wait_until(&mut state, deadline).timed_out() {\n"
+        "                return take(&mut state);",
+        "            if self.ready.wait_until(&mut state, deadline).timed_out() {\n"
+        "                drop(take(&mut state));\n                return None;",
+        "a_ticket_wait_timeout_racing_completion_yields_the_result_exactly_once",
+    ),
+    "batches-ignore-max-batch": (
+        "src/worker.rs",
+        "if taken < self.config.max_batch {",
+        "if true {",
+        "max_batch_cuts_batches_and_each_is_committed_before_its_replies",
+    ),
+    "panic-under-stop-does-not-poison": (
+        "src/worker.rs",
+        "if self.config.on_panic == OnPanic::Stop {",
+        "if false {",
+        "a_panic_in_apply_wakes_the_waiter_with_an_error",
+    ),
+    "reply-leaks-its-slot": (
+        "src/reply.rs",
+        "            let Some(before) = before else {",
+        "            std::mem::forget(Arc::clone(&slot));\n            let Some(before) = before else {",
+        "a_ticket_dropped_before_during_or_after_completion_leaves_the_command_applied",
+    ),
+    "failed-offer-stays-counted": (
+        "src/shared.rs",
+        "                submitted.sub(1);\n",
+        "",
+        "two_producers_each_command_applied_once_in_producer_order",
+    ),
+    "timeout-counted-as-rejected": (
+        "src/shared.rs",
+        "SubmitError::Timeout(_) => &self.counters.submit.timed_out,",
+        "SubmitError::Timeout(_) => &self.counters.submit.rejected,",
+        "block_for_racing_the_worker_is_accepted_or_timed_out_never_both",
+    ),
     "reject-loses-the-command": (
         "src/shared.rs",
-        "Decision::RejectIfFull | Decision::Reject => Err(SubmitError::Full(message)),",
-        "Decision::RejectIfFull | Decision::Reject => { drop(message); Ok(()) }",
+        "            Decision::RejectIfFull | Decision::Reject => {\n"
+        "                Offered::Done(Err(SubmitError::Full(message)))\n            }",
+        "            Decision::RejectIfFull | Decision::Reject => {\n"
+        "                drop(message);\n                Offered::Done(Ok(()))\n            }",
         "reject_at_capacity_one_applies_or_hands_back_each_command",
     ),
 }

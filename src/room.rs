@@ -177,20 +177,19 @@ impl Signal {
         })
     }
 
-    /// Sleeps until woken, or until `deadline` if there is one, and clears the flag.
-    pub(crate) fn wait(&self, deadline: Option<Instant>) {
+    /// Sleeps until woken, or until `deadline` if there is one, and clears the flag. Returns
+    /// whether the deadline passed first.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
         let mut set = self.set.lock();
-        while !*set {
+        let mut expired = false;
+        while !*set && !expired {
             match deadline {
                 None => self.woken.wait(&mut set),
-                Some(deadline) => {
-                    if self.woken.wait_until(&mut set, deadline).timed_out() {
-                        break;
-                    }
-                }
+                Some(deadline) => expired = self.woken.wait_until(&mut set, deadline).timed_out(),
             }
         }
         *set = false;
+        expired
     }
 }
 

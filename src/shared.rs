@@ -228,6 +228,8 @@ impl<S: StateMachine> Shared<S> {
         let signal = Signal::new();
         let waker = Waker::from(WakerArc::clone(&signal));
         let mut registration = self.room.registration();
+        // Whether a timed wait reported its deadline passed, by the clock it waited on.
+        let mut expired = false;
         loop {
             // Register, then try once more: a slot freed in between would wake nobody.
             registration.register(&waker);
@@ -235,10 +237,10 @@ impl<S: StateMachine> Shared<S> {
                 Ok(outcome) => return outcome,
                 Err(full) => full,
             };
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            if expired || deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Err(SubmitError::Timeout(message));
             }
-            signal.wait(deadline);
+            expired = signal.wait(deadline);
         }
     }
 

@@ -1,4 +1,126 @@
-//! Loom models of singular-queue's public API live in `tests/`; this crate has no code of its own.
+//! Loom models of singular-queue's public API live in `tests/`; this crate holds what they
+//! share: the model runner, a tiny state machine, the accounting checks and a waker-driven
+//! `block_on`.
 //!
 //! The models run only under `RUSTFLAGS="--cfg singular_queue_loom"`: see the book's
 //! verification chapter.
+#![cfg(singular_queue_loom)]
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+use singular_queue::{SingularQueue, StateMachine, Stats};
+use std::future::Future;
+
+/// The preemption bound used unless `LOOM_MAX_PREEMPTIONS` says otherwise.
+pub const PREEMPTION_BOUND: usize = 3;
+
+/// Runs `model` under loom and reports how many interleavings it explored.
+pub fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
+    check_bounded(name, PREEMPTION_BOUND, model);
+}
+
+/// As [`check`], with `bound` preemptions unless `LOOM_MAX_PREEMPTIONS` says otherwise.
+pub fn check_bounded(name: &str, bound: usize, model: impl Fn() + Sync + Send + 'static) {
+    // Counted outside the model, with std's atomics: not part of what loom explores.
+    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&iterations);
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = builder.preemption_bound.or(Some(bound));
+    let bound = builder.preemption_bound;
+    builder.check(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        model();
+    });
+    let explored = iterations.load(std::sync::atomic::Ordering::Relaxed);
+    println!("loom model {name}: {explored} iterations, preemption bound {bound:?}");
+}
+
+/// Silences the report of the panics the models cause on purpose. Reports every other panic
+/// with a message; loom's own unwinding of a finished model's threads (a panic with a typed
+/// payload, which its runtime silences by swapping the hook while other tests set theirs) is
+/// not reported. A test fails on a panic whether or not it is reported.
+pub fn quiet_planted_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        if message.is_some_and(|message| !message.contains("asked to panic")) {
+            eprintln!("{info}");
+        }
+    }));
+}
+
+/// Records each command; `u32::MAX` panics.
+#[derive(Debug, Default)]
+pub struct Log(pub Vec<u32>);
+
+/// The command on which [`Log`] panics.
+pub const PANIC: u32 = u32::MAX;
+
+impl StateMachine for Log {
+    type Command = u32;
+    type Output = usize;
+    fn apply(&mut self, n: u32) -> usize {
+        assert!(n != PANIC, "asked to panic");
+        self.0.push(n);
+        self.0.len()
+    }
+}
+
+/// A [`Log`] queue of `capacity` with the default policy.
+pub fn queue(capacity: usize) -> SingularQueue<Log> {
+    SingularQueue::builder(Log::default())
+        .capacity(capacity)
+        .spawn()
+        .unwrap()
+}
+
+/// Shuts the queue down and returns its log and final stats, checked (property 9).
+pub fn shut_down(queue: SingularQueue<Log>) -> (Vec<u32>, Stats) {
+    let handle = queue.handle();
+    let log = queue.shutdown().unwrap().0;
+    let stats = handle.stats();
+    assert_accounted(&stats, log.len());
+    (log, stats)
+}
+
+/// Property 9: at quiescence every accepted command is accounted for exactly once.
+pub fn assert_accounted(stats: &Stats, applied: usize) {
+    assert_eq!(stats.applied, applied as u64);
+    assert_eq!(
+        stats.submitted,
+        stats.applied + stats.panicked + stats.dropped + stats.not_applied
+    );
+}
+
+/// Counts how often it is woken.
+#[derive(Debug)]
+pub struct CountingWaker(pub AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Polls `future` to completion on this thread, polling again only after a wake-up: a lost
+/// wake-up leaves it yielding forever, which loom reports. (Stale wake-ups, which the futures
+/// contract allows, just cost a poll.)
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let woken = std::sync::Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(std::sync::Arc::clone(&woken));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    let mut seen = 0;
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        while woken.0.load(Ordering::Acquire) == seen {
+            thread::yield_now();
+        }
+        seen = woken.0.load(Ordering::Acquire);
+    }
+}

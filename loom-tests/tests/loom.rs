@@ -10,87 +10,14 @@ use loom::sync::{Arc, Mutex};
 use loom::thread;
 use singular_queue::{
     BatchInfo, BlockFor, CallError, DropOldest, OnPanic, Reject, ReplyMode, SingularQueue,
-    StateMachine, Stats, WaitError,
+    StateMachine, WaitError,
+};
+use singular_queue_loom_tests::{
+    CountingWaker, Log, PANIC, assert_accounted, block_on, check, check_bounded, queue,
+    quiet_planted_panics, shut_down,
 };
 use std::future::Future;
 use std::time::Duration;
-
-/// The preemption bound used unless `LOOM_MAX_PREEMPTIONS` says otherwise.
-const PREEMPTION_BOUND: usize = 3;
-
-/// Runs `model` under loom and reports how many interleavings it explored.
-fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
-    // Counted outside the model, with std's atomics: not part of what loom explores.
-    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = std::sync::Arc::clone(&iterations);
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = builder.preemption_bound.or(Some(PREEMPTION_BOUND));
-    let bound = builder.preemption_bound;
-    builder.check(move || {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        model();
-    });
-    let explored = iterations.load(std::sync::atomic::Ordering::Relaxed);
-    println!("loom model {name}: {explored} iterations, preemption bound {bound:?}");
-}
-
-/// Silences the report of the panics the models cause on purpose. Reports every other panic
-/// with a message; loom's own unwinding of a finished model's threads (a panic with a typed
-/// payload, which its runtime silences by swapping the hook while other tests set theirs) is
-/// not reported. A test fails on a panic whether or not it is reported.
-fn quiet_planted_panics() {
-    std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-        if message.is_some_and(|message| !message.contains("asked to panic")) {
-            eprintln!("{info}");
-        }
-    }));
-}
-
-/// Records each command; `u32::MAX` panics.
-#[derive(Default)]
-struct Log(Vec<u32>);
-
-const PANIC: u32 = u32::MAX;
-
-impl StateMachine for Log {
-    type Command = u32;
-    type Output = usize;
-    fn apply(&mut self, n: u32) -> usize {
-        assert!(n != PANIC, "asked to panic");
-        self.0.push(n);
-        self.0.len()
-    }
-}
-
-fn queue(capacity: usize) -> SingularQueue<Log> {
-    SingularQueue::builder(Log::default())
-        .capacity(capacity)
-        .spawn()
-        .unwrap()
-}
-
-/// Shuts the queue down and returns its log and final stats, checked (property 9).
-fn shut_down(queue: SingularQueue<Log>) -> (Vec<u32>, Stats) {
-    let handle = queue.handle();
-    let log = queue.shutdown().unwrap().0;
-    let stats = handle.stats();
-    assert_accounted(&stats, log.len());
-    (log, stats)
-}
-
-/// Property 9: at quiescence every accepted command is accounted for exactly once.
-fn assert_accounted(stats: &Stats, applied: usize) {
-    assert_eq!(stats.applied, applied as u64);
-    assert_eq!(
-        stats.submitted,
-        stats.applied + stats.panicked + stats.dropped + stats.not_applied
-    );
-}
 
 #[test]
 fn ticket_completion_racing_its_waiter_always_wakes_it() {
@@ -138,18 +65,49 @@ fn a_reused_reply_slot_never_receives_an_earlier_output() {
 #[test]
 fn a_panic_in_apply_wakes_the_waiter_with_an_error() {
     quiet_planted_panics();
-    check("a_panic_in_apply_wakes_the_waiter_with_an_error", || {
-        let queue = SingularQueue::builder(Log::default())
-            .capacity(1)
-            .on_panic(OnPanic::Continue)
-            .spawn()
-            .unwrap();
-        let ticket = queue.submit(PANIC).unwrap();
-        assert!(ticket.wait().unwrap_err().is_panicked());
-        let (log, stats) = shut_down(queue);
-        assert!(log.is_empty());
-        assert_eq!(stats.panicked, 1);
-    });
+    for on_panic in [OnPanic::Continue, OnPanic::Stop] {
+        check(
+            "a_panic_in_apply_wakes_the_waiter_with_an_error",
+            move || {
+                let queue = SingularQueue::builder(Log::default())
+                    .capacity(1)
+                    .on_panic(on_panic)
+                    .spawn()
+                    .unwrap();
+                let ticket = queue.submit(PANIC).unwrap();
+                // Racing the panic: applied after it under `Continue`; under `Stop`, refused
+                // (the queue closed) or accepted and returned unapplied.
+                let behind = queue.submit(1);
+                assert!(ticket.wait().unwrap_err().is_panicked());
+                let handle = queue.handle();
+                let (log, unapplied) = match queue.shutdown() {
+                    Ok(state) => (state.0, Vec::new()),
+                    Err(poisoned) => {
+                        let (state, unapplied) = poisoned.into_parts();
+                        (state.0, unapplied)
+                    }
+                };
+                let stats = handle.stats();
+                assert_accounted(&stats, log.len());
+                assert_eq!(stats.panicked, 1);
+                match (on_panic, behind) {
+                    (OnPanic::Continue, Ok(ticket)) => {
+                        assert_eq!(ticket.wait(), Ok(1));
+                        assert_eq!(log, [1]);
+                    }
+                    (OnPanic::Stop, Ok(ticket)) => {
+                        assert_eq!(ticket.wait(), Err(WaitError::NotApplied));
+                        assert_eq!((log.len(), unapplied.as_slice()), (0, &[1][..]));
+                    }
+                    (OnPanic::Stop, Err(refused)) => {
+                        assert!(refused.is_closed());
+                        assert!(log.is_empty() && unapplied.is_empty());
+                    }
+                    (_, outcome) => panic!("{on_panic:?}: {outcome:?}"),
+                }
+            },
+        );
+    }
 }
 
 #[test]
@@ -182,8 +140,11 @@ fn shutdown_now_racing_a_waiter_applies_or_returns_the_command_and_wakes_the_wai
 
 #[test]
 fn two_producers_each_command_applied_once_in_producer_order() {
-    check(
+    // Bound 2: each full try through the gate is a dozen loom operations, and at bound 3 the
+    // waits for room outside the gate grow this model past ten minutes.
+    check_bounded(
         "two_producers_each_command_applied_once_in_producer_order",
+        2,
         || {
             let queue = queue(2);
             let handle = queue.handle();
@@ -244,7 +205,7 @@ fn reject_at_capacity_one_applies_or_hands_back_each_command() {
 
 #[test]
 fn drop_oldest_two_producers_each_command_applied_or_dropped_exactly_once() {
-    check("drop_oldest_two_producers_...", || {
+    check_bounded("drop_oldest_two_producers_...", 2, || {
         let evicted = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&evicted);
         let queue = SingularQueue::builder(Log::default())
@@ -253,11 +214,16 @@ fn drop_oldest_two_producers_each_command_applied_or_dropped_exactly_once() {
             .on_evict(move |n| sink.lock().unwrap().push(n))
             .spawn()
             .unwrap();
-        // Two producers: a spawned thread, and this one.
+        // Two producers, a spawned thread and this one, two commands each: a producer that
+        // evicted may lose the freed slot to the other and evict again.
         let handle = queue.handle();
-        let producer = thread::spawn(move || (2, handle.submit(2).unwrap().wait()));
-        let first = (1, queue.submit(1).unwrap().wait());
-        let outcomes = [first, producer.join().unwrap()];
+        let submit_two = |handle: &singular_queue::Handle<Log>, first: u32| {
+            let tickets = [first, first + 1].map(|n| (n, handle.submit(n).unwrap()));
+            tickets.map(|(n, ticket)| (n, ticket.wait()))
+        };
+        let producer = thread::spawn(move || submit_two(&handle, 3));
+        let mine = submit_two(&queue.handle(), 1);
+        let outcomes = mine.into_iter().chain(producer.join().unwrap());
         let (log, stats) = shut_down(queue);
         let evicted = evicted.lock().unwrap().clone();
         for (n, outcome) in outcomes {
@@ -279,19 +245,20 @@ fn shutdown_racing_a_submit_applies_it_or_hands_it_back() {
         "shutdown_racing_a_submit_applies_it_or_hands_it_back",
         || {
             let queue = queue(1);
+            queue.tell(0).unwrap(); // fills the queue: the racing submitter waits for room
             let (handle, observer) = (queue.handle(), queue.handle());
             let submitter = thread::spawn(move || handle.tell(1).map_err(|e| e.into_inner()));
             let (log, _) = shut_down(queue);
             match submitter.join().unwrap() {
-                Ok(()) => assert_eq!(log, [1]),
+                Ok(()) => assert_eq!(log, [0, 1]),
                 Err(back) => {
                     assert_eq!(back, 1);
-                    assert!(log.is_empty());
+                    assert_eq!(log, [0]);
                 }
             }
             // A refusal is counted by the submitter, so read once it has returned.
             let stats = observer.stats();
-            assert_eq!(stats.refused_closed + stats.submitted, 1);
+            assert_eq!(stats.refused_closed + stats.submitted, 2);
         },
     );
 }
@@ -402,35 +369,6 @@ fn a_failed_commit_fails_every_reply_of_its_batch() {
     });
 }
 
-/// Counts how often it is woken.
-struct CountingWaker(AtomicUsize);
-
-impl std::task::Wake for CountingWaker {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.fetch_add(1, Ordering::Release);
-    }
-}
-
-/// Polls `future` to completion on this thread, polling again only after a wake-up: a lost
-/// wake-up leaves it yielding forever, which loom reports. (Stale wake-ups, which the futures
-/// contract allows, just cost a poll.)
-fn block_on<F: Future>(future: F) -> F::Output {
-    let woken = std::sync::Arc::new(CountingWaker(AtomicUsize::new(0)));
-    let waker = std::task::Waker::from(std::sync::Arc::clone(&woken));
-    let mut context = std::task::Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    let mut seen = 0;
-    loop {
-        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        while woken.0.load(Ordering::Acquire) == seen {
-            thread::yield_now();
-        }
-        seen = woken.0.load(Ordering::Acquire);
-    }
-}
-
 #[test]
 fn async_ticket_completion_racing_poll_and_a_replaced_waker_always_wakes_the_task() {
     check(
@@ -461,35 +399,4 @@ fn an_async_submit_waiting_for_room_is_woken_when_the_worker_frees_a_slot() {
         block_on(queue.tell_async(2)).unwrap();
         assert_eq!(shut_down(queue).0, [1, 2]);
     });
-}
-
-#[test]
-fn a_shutdown_never_waits_for_a_task_waiting_for_room_which_then_gets_its_command_back() {
-    check(
-        "a_shutdown_never_waits_for_a_task_waiting_for_room_...",
-        || {
-            let queue = queue(1);
-            queue.tell(1).unwrap();
-            let handle = queue.handle();
-            let mut waiting = Box::pin(async move { handle.tell_async(2).await });
-            let waker =
-                std::task::Waker::from(std::sync::Arc::new(CountingWaker(AtomicUsize::new(0))));
-            let first = waiting
-                .as_mut()
-                .poll(&mut std::task::Context::from_waker(&waker));
-            // Whether or not the first poll got in, the shutdown must not wait for the task.
-            let (log, _) = shut_down(queue);
-            let outcome = match first {
-                std::task::Poll::Ready(outcome) => outcome,
-                std::task::Poll::Pending => block_on(waiting),
-            };
-            match outcome {
-                Ok(()) => assert_eq!(log, [1, 2]),
-                Err(refused) => {
-                    assert_eq!(refused.into_inner(), 2);
-                    assert_eq!(log, [1]);
-                }
-            }
-        },
-    );
 }

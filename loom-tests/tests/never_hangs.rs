@@ -8,25 +8,7 @@ use std::time::Duration;
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use singular_queue::{CallError, Handle, SingularQueue, StateMachine};
-
-/// The preemption bound used unless `LOOM_MAX_PREEMPTIONS` says otherwise.
-const PREEMPTION_BOUND: usize = 3;
-
-/// Runs `model` under loom with `bound` (unless `LOOM_MAX_PREEMPTIONS` says otherwise) and
-/// reports how many interleavings it explored.
-fn check(name: &str, bound: usize, model: impl Fn() + Sync + Send + 'static) {
-    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = std::sync::Arc::clone(&iterations);
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = builder.preemption_bound.or(Some(bound));
-    let used = builder.preemption_bound;
-    builder.check(move || {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        model();
-    });
-    let explored = iterations.load(std::sync::atomic::Ordering::Relaxed);
-    println!("loom model {name}: {explored} iterations, preemption bound {used:?}");
-}
+use singular_queue_loom_tests::{PREEMPTION_BOUND, block_on, check_bounded as check};
 
 loom::thread_local! {
     /// Set on a worker thread by `on_start`.
@@ -214,35 +196,6 @@ fn an_owner_dropped_on_its_own_worker_stops_the_queue_without_losing_a_command()
             assert!(handle.tell(8).unwrap_err().is_closed());
         },
     );
-}
-
-/// Counts its wake-ups.
-struct CountingWaker(loom::sync::atomic::AtomicUsize);
-
-impl std::task::Wake for CountingWaker {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.fetch_add(1, loom::sync::atomic::Ordering::Release);
-    }
-}
-
-/// Polls `future` on this thread, polling again only after a wake-up: a lost wake-up leaves
-/// it yielding forever, which loom reports.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use loom::sync::atomic::{AtomicUsize, Ordering};
-    let woken = std::sync::Arc::new(CountingWaker(AtomicUsize::new(0)));
-    let waker = std::task::Waker::from(std::sync::Arc::clone(&woken));
-    let mut context = std::task::Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    let mut seen = 0;
-    loop {
-        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        while woken.0.load(Ordering::Acquire) == seen {
-            thread::yield_now();
-        }
-        seen = woken.0.load(Ordering::Acquire);
-    }
 }
 
 /// Records each command.
