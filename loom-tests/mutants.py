@@ -133,6 +133,12 @@ MUTATIONS = {
         "if queue == me && false {\n            return Err(WouldDeadlock);",
         "two_workers_calling_each_other_never_deadlock",
     ),
+    "reply-does-not-settle-its-waiters-edge": (
+        "src/reply.rs",
+        "                if edge != 0 {\n                    waits::settle(edge);\n                }\n",
+        "",
+        "a_worker_whose_wait_was_answered_is_never_taken_for_blocked",
+    ),
     "orphaned-worker-drains-before-the-gate-is-quiet": (
         "src/worker.rs",
         "        self.shared.close();\n        self.shared.wait_quiet();\n",

@@ -29,7 +29,9 @@ pub enum ReplyMode {
     AfterApply,
     /// Only once [`on_batch_end`](crate::StateMachine::on_batch_end) has returned for its
     /// batch: group commit. A caller is told its command is done only once the batch is
-    /// committed (for example, fsynced). If `on_batch_end` panics, every reply of the batch is
-    /// an error ([`WaitError::Panicked`](crate::WaitError::Panicked)); none is reported done.
+    /// committed (for example, fsynced). If `on_batch_end` panics (or a command of the batch
+    /// panics and poisons the state first), every other reply of the batch is
+    /// [`WaitError::NotCommitted`](crate::WaitError::NotCommitted): applied, not committed;
+    /// none is reported done, and none is blamed for the panic.
     AfterBatch,
 }

@@ -40,9 +40,15 @@ use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, reply, spare};
 /// queues fails loudly instead of hanging. Covered are the blocking waits of a worker thread:
 /// `call`, `call_timeout`, waiting for room under `Block`, `BlockFor` or a `*_timeout`, and
 /// ticket waits, and dropping or shutting down another queue (see
-/// [`SingularQueue`](crate::SingularQueue#dropping-the-queue)). Not covered: waits inside
-/// your own code (a channel, a lock, a thread you join) and async waits (an executor, not this
-/// crate, blocks there).
+/// [`SingularQueue`](crate::SingularQueue#dropping-the-queue)); and an async submit polled on
+/// a worker that the queue waits for is refused when it would wait for room. Not covered:
+/// waits inside your own code (a channel, a lock, a thread you join), and a task's wait for
+/// its output (an executor, not this crate, blocks there).
+///
+/// A call or ticket wait ends the moment its reply is completed, so a worker that was answered
+/// but has not run again yet never counts as waiting. A worker waiting for room still counts
+/// as waiting after a slot was freed for it, until it runs again: it may lose that slot to
+/// another submitter, so a call to it then is refused as the deadlock it could become.
 ///
 /// # After shutdown
 ///
@@ -279,8 +285,9 @@ impl<S: StateMachine> Handle<S> {
         limit: Limit,
         deadline: Option<Instant>,
     ) -> Result<S::Output, CallError<S::Command>> {
-        let (command, _waiting) = self.may_wait(command)?;
+        let (command, waiting) = self.may_wait(command)?;
         let (reply, slot) = spare::pair();
+        slot.watch(&waiting);
         let outcome = match self.shared.send(command, Some(reply), limit) {
             Err(refused) => Err(refused.into()),
             Ok(()) => match deadline {

@@ -6,6 +6,7 @@ use crate::on_panic;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Condvar, Instant, Mutex};
 use crate::wait::Backoff;
+use crate::waits::{self, QueueId, Waiting, WouldDeadlock};
 use crate::{WaitError, WaitStrategy};
 
 /// The worker's end of a reply: completes the slot once. Dropping it unused tells the waiter
@@ -23,13 +24,25 @@ pub(crate) struct Slot<T> {
 }
 
 enum State<T> {
-    /// Not completed yet; the waker of the task that last polled, if a task is waiting.
-    Pending(Option<Waker>),
+    /// Not completed yet: the waker of the task that last polled, if a task is waiting, and
+    /// the wait-for edge of a worker blocked on it (0 for none), which the completion settles.
+    Pending {
+        waker: Option<Waker>,
+        edge: u64,
+    },
     Ready(Result<T, WaitError>),
     Taken,
     /// The waiter gave up (a `call_timeout` that ran out): the worker drops the late result
     /// itself, under `catch`, so an output's `Drop` never runs on the caller's thread.
     Abandoned,
+}
+
+/// A slot's state before completion, with no waiter recorded.
+const fn pending<T>() -> State<T> {
+    State::Pending {
+        waker: None,
+        edge: 0,
+    }
 }
 
 /// Makes a connected reply and slot.
@@ -70,9 +83,14 @@ impl<T> Reply<T> {
             slot.ready.notify_one();
             // Woken after the state is stored and the lock released: the task's next poll
             // finds the result (hazard 4).
-            if let State::Pending(Some(waker)) = before {
-                // The executor's code: its panic must not unwind into the worker.
-                let _ = on_panic::catch(|| waker.wake());
+            if let State::Pending { waker, edge } = before {
+                if edge != 0 {
+                    waits::settle(edge);
+                }
+                if let Some(waker) = waker {
+                    // The executor's code: its panic must not unwind into the worker.
+                    let _ = on_panic::catch(|| waker.wake());
+                }
             }
         }
     }
@@ -90,7 +108,7 @@ impl<T> Slot<T> {
     /// A slot waiting for its result.
     pub(crate) fn new() -> Self {
         Self {
-            state: Mutex::new(State::Pending(None)),
+            state: Mutex::new(pending()),
             ready: Condvar::new(),
             done: AtomicBool::new(false),
         }
@@ -100,14 +118,37 @@ impl<T> Slot<T> {
     /// reach any more, whose result was taken or was a refusal (see `spare`): no output of a
     /// user's is dropped here.
     pub(crate) fn reset(&self) {
-        let before = std::mem::replace(&mut *self.state.lock(), State::Pending(None));
+        let before = std::mem::replace(&mut *self.state.lock(), pending());
         self.done.store(false, Ordering::Relaxed);
         drop(before);
     }
 
-    /// Whether the result has arrived (taken or not).
-    pub(crate) fn is_done(&self) -> bool {
-        self.done.load(Ordering::Acquire)
+    /// Records that a worker waits on this slot through wait-for edge `waiting`, so that the
+    /// completion settles the edge at once. For a slot whose reply has not been sent yet.
+    pub(crate) fn watch(&self, waiting: &Waiting) {
+        if waiting.id() == 0 {
+            return;
+        }
+        if let State::Pending { edge, .. } = &mut *self.state.lock() {
+            *edge = waiting.id();
+        }
+    }
+
+    /// Before this thread waits on the slot for `queue`'s worker: records the wait-for edge
+    /// (if this thread is a worker and the result is not here yet), or refuses if the wait
+    /// would close a cycle. Done under the slot's lock, so that a completion either comes
+    /// first (no edge is recorded) or finds the edge and settles it.
+    pub(crate) fn wait_for(&self, queue: QueueId) -> Result<Waiting, WouldDeadlock> {
+        if !waits::on_a_worker() {
+            return Ok(Waiting::none());
+        }
+        let mut state = self.state.lock();
+        let State::Pending { edge, .. } = &mut *state else {
+            return Ok(Waiting::none());
+        };
+        let waiting = waits::wait_for(queue)?;
+        *edge = waiting.id();
+        Ok(waiting)
     }
 
     /// Whether the result has arrived and not been taken yet.
@@ -131,7 +172,8 @@ impl<T> Slot<T> {
             if let Some(result) = take(&mut state) {
                 return Poll::Ready(result);
             }
-            if matches!(&*state, State::Pending(Some(known)) if known.will_wake(cx.waker())) {
+            if matches!(&*state, State::Pending { waker: Some(known), .. } if known.will_wake(cx.waker()))
+            {
                 return Poll::Pending;
             }
         }
@@ -144,7 +186,7 @@ impl<T> Slot<T> {
                 return Poll::Ready(result);
             }
             match &mut *state {
-                State::Pending(known) => known.replace(waker),
+                State::Pending { waker: known, .. } => known.replace(waker),
                 _ => Some(waker),
             }
         };
@@ -198,8 +240,8 @@ impl<T> Slot<T> {
 fn take<T>(state: &mut State<T>) -> Option<Result<T, WaitError>> {
     match std::mem::replace(state, State::Taken) {
         State::Ready(result) => Some(result),
-        State::Pending(waker) => {
-            *state = State::Pending(waker);
+        pending @ State::Pending { .. } => {
+            *state = pending;
             None
         }
         State::Taken => panic!("the ticket's result was already taken"),

@@ -109,6 +109,12 @@ impl<S: StateMachine> Shared<S> {
             Ok(Offered::Full(message, timeout)) => (message, timeout),
             Err(closed) => return Err(closed),
         };
+        // A worker that polls this (an executor run inside `apply`) would wait for itself if
+        // the queue, through any chain of queues, waits for it. The task's wait is not
+        // recorded: the executor, not this crate, decides whether the thread blocks.
+        if waits::wait_for(self.id()).is_err() {
+            return self.settle(Err(SubmitError::Deadlock(message)));
+        }
         self.settle(self.offer_async(message, timeout).await)
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::reply::Slot;
 use crate::sync::{Arc, Instant};
-use crate::waits::{self, QueueId, Waiting, WouldDeadlock};
+use crate::waits::{QueueId, Waiting, WouldDeadlock};
 use crate::{WaitError, WaitStrategy};
 
 /// A claim on the output of a command that the queue has accepted.
@@ -115,10 +115,9 @@ impl<T> Ticket<T> {
     /// Records that this thread is about to wait for the ticket's worker, or refuses if the
     /// result is not there and that worker waits for this thread.
     fn may_block(&self) -> Result<Waiting, WaitError> {
-        if self.slot.is_done() {
-            return Ok(Waiting::none());
-        }
-        waits::wait_for(self.queue).map_err(|WouldDeadlock| WaitError::Deadlock)
+        self.slot
+            .wait_for(self.queue)
+            .map_err(|WouldDeadlock| WaitError::Deadlock)
     }
 
     /// Takes the result if it has arrived, without blocking.

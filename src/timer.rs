@@ -110,24 +110,25 @@ mod clock {
                     .retain(|Reverse(entry)| entry.waker.lock().is_some());
                 due.purge_at = PURGE_AT.max(2 * due.entries.len());
             }
-            let earliest = due
-                .entries
-                .peek()
-                .is_none_or(|Reverse(first)| deadline < first.deadline);
-            due.entries.push(Reverse(Entry { deadline, waker }));
-            due.live += 1;
             if !due.running {
                 // Started under the lock, so that two alarms never start two threads; the
-                // new thread waits for the lock. If it cannot start, the next alarm tries again.
+                // new thread waits for the lock. If it cannot start, nothing has changed, and
+                // the next alarm tries again.
                 let timer = Arc::clone(Timer::global());
                 thread::Builder::new()
                     .name("singular-queue-timer".to_owned())
                     .spawn(move || timer.run())
                     .expect("spawn the singular-queue timer thread");
                 due.running = true;
-            } else if earliest {
+            } else if due
+                .entries
+                .peek()
+                .is_none_or(|Reverse(first)| deadline < first.deadline)
+            {
                 self.changed.notify_one();
             }
+            due.entries.push(Reverse(Entry { deadline, waker }));
+            due.live += 1;
         }
 
         /// An alarm was cancelled before it fired.

@@ -6,10 +6,12 @@
 //! Before a worker blocks on a queue (for room, for a call's output, on a ticket), it records
 //! the edge "my queue waits for that queue" in one process-wide wait-for graph, checking under
 //! the graph's lock that the other queue's worker is not already waiting, through any chain of
-//! edges, for this one. Every worker waits on one thing at a time, so the graph is a set of
-//! chains, and the check walks one chain. Of two workers closing a cycle at once, the lock
-//! lets one in and refuses the other. Threads that are not workers never appear in the graph:
-//! nothing waits for them, so they cannot close a cycle, and they pay one thread-local read.
+//! edges, for this one. Of two workers closing a cycle at once, the lock lets one in and
+//! refuses the other. An edge goes when its wait ends: when the waiter stops waiting, or,
+//! for a reply, as soon as the reply is completed, before the waiter runs again (else a worker
+//! woken but not yet scheduled would be taken for blocked, and a call to it refused). Threads
+//! that are not workers never appear in the graph: nothing waits for them, so they cannot
+//! close a cycle, and they pay one thread-local read.
 
 use std::cell::Cell;
 
@@ -26,9 +28,21 @@ thread_local! {
     static WORKER_OF: Cell<QueueId> = Cell::new(0);
 }
 
+/// An edge of the graph: the worker of `from` waits for the worker of `to`.
+struct Edge {
+    id: u64,
+    from: QueueId,
+    to: QueueId,
+}
+
+/// The edges, and the next edge's id. A few edges at most, so a list.
+struct Graph {
+    edges: Vec<Edge>,
+    next_id: u64,
+}
+
 crate::sync::global! {
-    /// The edges `(waiting worker's queue, queue it waits for)`: a few at most, so a list.
-    static GRAPH: Mutex<Vec<(QueueId, QueueId)>> = Mutex::new(Vec::new());
+    static GRAPH: Mutex<Graph> = Mutex::new(Graph { edges: Vec::new(), next_id: 1 });
 }
 
 /// The identity of the queue whose shared part is `queue`.
@@ -46,6 +60,11 @@ pub(crate) fn is_worker(queue: QueueId) -> bool {
     worker_of() == Some(queue)
 }
 
+/// Whether the current thread is a queue's worker.
+pub(crate) fn on_a_worker() -> bool {
+    worker_of().is_some()
+}
+
 /// The queue whose worker the current thread is, if any (`None` at thread exit too).
 fn worker_of() -> Option<QueueId> {
     WORKER_OF
@@ -54,17 +73,23 @@ fn worker_of() -> Option<QueueId> {
         .filter(|&queue| queue != 0)
 }
 
-/// The edge "this worker waits for a queue", removed when dropped. Holds nothing on a thread
-/// that is not a worker, or when an outer wait already recorded the same edge.
+/// The edge "this worker waits for a queue", removed when dropped (or settled earlier by the
+/// reply that ends the wait). Holds nothing on a thread that is not a worker.
 #[must_use]
 pub(crate) struct Waiting {
-    from: Option<QueueId>,
+    /// The edge's id, or 0 for none.
+    id: u64,
 }
 
 impl Waiting {
     /// No edge: the wait cannot be part of a cycle.
     pub(crate) fn none() -> Self {
-        Self { from: None }
+        Self { id: 0 }
+    }
+
+    /// The edge's id (0 for none), for a reply slot to settle the edge when it completes.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 }
 
@@ -75,32 +100,48 @@ pub(crate) struct WouldDeadlock;
 
 /// Records that the current thread is about to wait for `target`'s worker, or refuses if that
 /// wait would close a cycle.
+///
+/// A worker can wait on more than one queue at once (a wait nested in user code that runs
+/// while it waits, such as `on_evict`), so the walk follows every edge out of each queue.
 pub(crate) fn wait_for(target: QueueId) -> Result<Waiting, WouldDeadlock> {
     let Some(me) = worker_of() else {
         return Ok(Waiting::none());
     };
     let mut graph = GRAPH.lock();
-    if graph.contains(&(me, target)) {
-        return Ok(Waiting::none());
-    }
-    let mut next = Some(target);
-    while let Some(queue) = next {
+    let mut frontier = vec![target];
+    let mut seen = Vec::new();
+    while let Some(queue) = frontier.pop() {
         if queue == me {
             return Err(WouldDeadlock);
         }
-        next = graph
-            .iter()
-            .find(|&&(from, _)| from == queue)
-            .map(|&(_, to)| to);
+        if seen.contains(&queue) {
+            continue;
+        }
+        seen.push(queue);
+        let next = graph.edges.iter().filter(|edge| edge.from == queue);
+        frontier.extend(next.map(|edge| edge.to));
     }
-    graph.push((me, target));
-    Ok(Waiting { from: Some(me) })
+    let id = graph.next_id;
+    graph.next_id += 1;
+    graph.edges.push(Edge {
+        id,
+        from: me,
+        to: target,
+    });
+    Ok(Waiting { id })
+}
+
+/// Removes edge `id`: its wait is over, whether or not its thread has run yet. Called by the
+/// worker that completes the reply a worker waits for, so that the waiter, woken but not yet
+/// running, is not taken for blocked.
+pub(crate) fn settle(id: u64) {
+    GRAPH.lock().edges.retain(|edge| edge.id != id);
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        if let Some(me) = self.from {
-            GRAPH.lock().retain(|&(from, _)| from != me);
+        if self.id != 0 {
+            settle(self.id);
         }
     }
 }

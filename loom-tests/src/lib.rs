@@ -11,6 +11,11 @@ use loom::thread;
 use singular_queue::{SingularQueue, StateMachine, Stats};
 use std::future::Future;
 
+/// The deadline every model's timed wait gets: never reached on the real clock during a run,
+/// so only loom's "the deadline passed" (a timed wait that yields once, then times out)
+/// decides, and every execution is deterministic.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The preemption bound used unless `LOOM_MAX_PREEMPTIONS` says otherwise.
 pub const PREEMPTION_BOUND: usize = 3;
 

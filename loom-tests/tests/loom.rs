@@ -13,11 +13,10 @@ use singular_queue::{
     StateMachine, WaitError,
 };
 use singular_queue_loom_tests::{
-    CountingWaker, Log, PANIC, assert_accounted, block_on, check, check_bounded, queue,
+    CountingWaker, DEADLINE, Log, PANIC, assert_accounted, block_on, check, check_bounded, queue,
     quiet_planted_panics, shut_down,
 };
 use std::future::Future;
-use std::time::Duration;
 
 #[test]
 fn ticket_completion_racing_its_waiter_always_wakes_it() {
@@ -53,7 +52,7 @@ fn a_reused_reply_slot_never_receives_an_earlier_output() {
             let queue = queue(2);
             // A timed wait under loom yields once and then times out: the first call may give up
             // while the worker still holds its reply, which then lands at any later point.
-            let first = queue.call_timeout(1, Duration::from_secs(60));
+            let first = queue.call_timeout(1, DEADLINE);
             assert!(matches!(first, Ok(1) | Err(CallError::ReplyTimeout)));
             // This call reuses the first one's slot if, and only if, the worker let go of it.
             assert_eq!(queue.call(2).ok(), Some(2));
@@ -268,7 +267,7 @@ fn block_for_racing_the_worker_is_accepted_or_timed_out_never_both() {
     check("block_for_racing_the_worker_...", || {
         let queue = SingularQueue::builder(Log::default())
             .capacity(1)
-            .backpressure(BlockFor(std::time::Duration::from_millis(1)))
+            .backpressure(BlockFor(DEADLINE))
             .spawn()
             .unwrap();
         queue.tell(1).unwrap(); // fills the queue unless the worker already took it

@@ -3,12 +3,11 @@
 #![cfg(singular_queue_loom)]
 
 use std::cell::Cell;
-use std::time::Duration;
 
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use singular_queue::{CallError, Handle, SingularQueue, StateMachine};
-use singular_queue_loom_tests::{PREEMPTION_BOUND, block_on, check_bounded as check};
+use singular_queue_loom_tests::{DEADLINE, PREEMPTION_BOUND, block_on, check_bounded as check};
 
 loom::thread_local! {
     /// Set on a worker thread by `on_start`.
@@ -52,7 +51,7 @@ fn a_timed_out_call_never_drops_the_late_output_on_its_own_thread() {
         PREEMPTION_BOUND,
         || {
             let queue = SingularQueue::builder(Tracing).capacity(1).spawn().unwrap();
-            let received = match queue.call_timeout((), Duration::from_secs(60)) {
+            let received = match queue.call_timeout((), DEADLINE) {
                 Ok(output) => {
                     drop(output); // ours to drop: the call returned it
                     1
@@ -222,7 +221,7 @@ fn an_async_deadline_fires_or_room_comes_and_the_idle_timer_thread_exits() {
         || {
             let queue = SingularQueue::builder(Record(Vec::new()))
                 .capacity(1)
-                .backpressure(singular_queue::BlockFor(Duration::from_millis(1)))
+                .backpressure(singular_queue::BlockFor(DEADLINE))
                 .spawn()
                 .unwrap();
             queue.tell(1).unwrap(); // fills the queue, unless the worker took it already
@@ -266,7 +265,7 @@ fn a_waker_that_drops_its_task_inline_never_deadlocks_the_timer() {
         || {
             let queue = SingularQueue::builder(Record(Vec::new()))
                 .capacity(1)
-                .backpressure(singular_queue::BlockFor(Duration::from_millis(1)))
+                .backpressure(singular_queue::BlockFor(DEADLINE))
                 .spawn()
                 .unwrap();
             queue.tell(1).unwrap();
@@ -288,6 +287,52 @@ fn a_waker_that_drops_its_task_inline_never_deadlocks_the_timer() {
             // The task got in, or was dropped unaccepted, or is still parked: nothing else.
             assert!(log == [1, 2] || log == [1], "{log:?}");
             drop(parked.lock().unwrap().take());
+        },
+    );
+}
+
+/// Runs each command, a closure, on the worker.
+struct Exec;
+
+type Job = Box<dyn FnOnce() -> u32 + Send>;
+
+impl StateMachine for Exec {
+    type Command = Job;
+    type Output = u32;
+    fn apply(&mut self, job: Job) -> u32 {
+        job()
+    }
+}
+
+/// No false alarm: A's worker waits on a ticket of B; B answers it, then applies a command
+/// that calls A. A's wait is over (its edge is settled by the reply itself, even before A's
+/// thread runs again), so the call is served, never refused as a deadlock.
+#[test]
+fn a_worker_whose_wait_was_answered_is_never_taken_for_blocked() {
+    check(
+        "a_worker_whose_wait_was_answered_is_never_taken_for_blocked",
+        2,
+        || {
+            let (a, b) = (
+                SingularQueue::builder(Exec).capacity(2).spawn().unwrap(),
+                SingularQueue::builder(Exec).capacity(2).spawn().unwrap(),
+            );
+            let (a_in_b, b_in_a) = (a.handle(), b.handle());
+            let outer = a
+                .submit(Box::new(move || {
+                    let answered = b_in_a.submit(Box::new(|| 1)).unwrap();
+                    let calls_back: Job = Box::new(move || {
+                        let called = a_in_b.call(Box::new(|| 2));
+                        assert!(called.is_ok(), "refused: {called:?}");
+                        3
+                    });
+                    b_in_a.tell(calls_back).unwrap();
+                    answered.wait().unwrap()
+                }))
+                .unwrap();
+            assert_eq!(outer.wait().unwrap(), 1);
+            b.shutdown().unwrap();
+            a.shutdown().unwrap();
         },
     );
 }

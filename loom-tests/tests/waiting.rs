@@ -7,7 +7,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +15,8 @@ use singular_queue::{
     Backpressure, BatchInfo, Decision, Load, ReplyMode, SingularQueue, StateMachine, SubmitError,
 };
 use singular_queue_loom_tests::{
-    CountingWaker, PREEMPTION_BOUND, assert_accounted, block_on, check_bounded, queue, shut_down,
+    CountingWaker, DEADLINE, PREEMPTION_BOUND, assert_accounted, block_on, check_bounded, queue,
+    shut_down,
 };
 
 type Task = Pin<Box<dyn Future<Output = Result<(), SubmitError<u32>>>>>;
@@ -139,7 +139,7 @@ impl Backpressure<u32> for ShedOdd {
         if n % 2 == 1 {
             Decision::RejectIfFull
         } else {
-            Decision::WaitFor(Duration::from_millis(1))
+            Decision::WaitFor(DEADLINE)
         }
     }
 }
@@ -159,7 +159,7 @@ fn per_call_limits_and_a_custom_policy_refuse_each_command_under_its_own_name() 
         queue.tell(10).unwrap(); // fills the queue, unless the worker took it already
         let outcomes = [
             (12, queue.try_tell(12)),
-            (14, queue.tell_timeout(14, Duration::from_millis(1))),
+            (14, queue.tell_timeout(14, DEADLINE)),
             (15, queue.tell(15)),
             (16, queue.tell(16)),
         ];
@@ -191,7 +191,7 @@ fn a_ticket_wait_timeout_racing_completion_yields_the_result_exactly_once() {
         || {
             let queue = queue(1);
             let mut ticket = queue.submit(7).unwrap();
-            let output = match ticket.wait_timeout(Duration::from_secs(60)) {
+            let output = match ticket.wait_timeout(DEADLINE) {
                 Some(result) => result.unwrap(),
                 None => ticket.wait().unwrap(),
             };
