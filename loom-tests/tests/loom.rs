@@ -33,15 +33,18 @@ fn ticket_completion_racing_its_waiter_always_wakes_it() {
 
 #[test]
 fn a_ticket_dropped_before_during_or_after_completion_leaves_the_command_applied() {
-    check("a_ticket_dropped_..._leaves_the_command_applied", || {
-        let queue = queue(1);
-        let ticket = queue.submit(1).unwrap();
-        let dropper = thread::spawn(move || drop(ticket));
-        let (log, _) = shut_down(queue);
-        dropper.join().unwrap();
-        assert_eq!(log, [1]);
-        // loom checks at the end of each iteration that the reply slot was freed.
-    });
+    check(
+        "a_ticket_dropped_before_during_or_after_completion_leaves_the_command_applied",
+        || {
+            let queue = queue(1);
+            let ticket = queue.submit(1).unwrap();
+            let dropper = thread::spawn(move || drop(ticket));
+            let (log, _) = shut_down(queue);
+            dropper.join().unwrap();
+            assert_eq!(log, [1]);
+            // loom checks at the end of each iteration that the reply slot was freed.
+        },
+    );
 }
 
 #[test]
