@@ -123,6 +123,9 @@ impl<S: StateMachine> Builder<S> {
     /// submitter has been told; keep it quick, and do not submit to the same queue from it.
     /// Without it, an evicted command is dropped (its submitter is still told, and
     /// [`Stats::dropped`](crate::Stats::dropped) counts it).
+    ///
+    /// A callback that holds a [`Handle`] to its own queue makes a reference cycle: the queue
+    /// still stops when its owner shuts it down, but its shared part is never freed.
     pub fn on_evict(mut self, on_evict: impl Fn(S::Command) + Send + Sync + 'static) -> Self {
         self.submit.on_evict = Some(Box::new(on_evict));
         self

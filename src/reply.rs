@@ -68,11 +68,20 @@ impl<T> Reply<T> {
         if let Some(slot) = self.slot.take() {
             let before = {
                 let mut state = slot.state.lock();
-                if matches!(*state, State::Abandoned) {
-                    None
-                } else {
-                    slot.done.store(true, Ordering::Release);
-                    Some(std::mem::replace(&mut *state, State::Ready(result)))
+                match &*state {
+                    State::Abandoned => None,
+                    pending => {
+                        // A worker waiting here is no longer blocked, from this moment on,
+                        // even before it runs again (the graph's lock is taken after the
+                        // slot's, never before).
+                        if let State::Pending { edge, .. } = pending {
+                            if *edge != 0 {
+                                waits::settle(*edge);
+                            }
+                        }
+                        slot.done.store(true, Ordering::Release);
+                        Some(std::mem::replace(&mut *state, State::Ready(result)))
+                    }
                 }
             };
             let Some(before) = before else {
@@ -83,14 +92,12 @@ impl<T> Reply<T> {
             slot.ready.notify_one();
             // Woken after the state is stored and the lock released: the task's next poll
             // finds the result (hazard 4).
-            if let State::Pending { waker, edge } = before {
-                if edge != 0 {
-                    waits::settle(edge);
-                }
-                if let Some(waker) = waker {
-                    // The executor's code: its panic must not unwind into the worker.
-                    let _ = on_panic::catch(|| waker.wake());
-                }
+            if let State::Pending {
+                waker: Some(waker), ..
+            } = before
+            {
+                // The executor's code: its panic must not unwind into the worker.
+                let _ = on_panic::catch(|| waker.wake());
             }
         }
     }

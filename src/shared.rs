@@ -54,6 +54,8 @@ type Refusal<S> = SubmitError<Message<S>>;
 enum Offered<S: StateMachine> {
     /// Accepted, or refused for good.
     Done(Result<(), Refusal<S>>),
+    /// Accepted after evicting these commands, whose submitters are yet to be told.
+    Evicted(Vec<Message<S>>),
     /// The queue is full and the decision is to wait for room, at most this long if a time
     /// is given.
     Full(Message<S>, Option<Duration>),
@@ -88,10 +90,10 @@ impl<S: StateMachine> Shared<S> {
         reply: Option<Reply<S::Output>>,
         limit: Limit,
     ) -> Result<(), SubmitError<S::Command>> {
-        let (message, timeout) = match self.first_offer(command, reply, limit) {
-            Ok(Offered::Done(offered)) => return self.settle(offered),
-            Ok(Offered::Full(message, timeout)) => (message, timeout),
-            Err(closed) => return Err(closed),
+        let (message, timeout) = match self.first_offer(command, reply, limit)? {
+            Offered::Done(offered) => return self.settle(offered),
+            Offered::Evicted(evicted) => return Ok(self.tell_evicted(evicted)),
+            Offered::Full(message, timeout) => (message, timeout),
         };
         self.settle(self.wait_for_room(message, timeout))
     }
@@ -104,10 +106,10 @@ impl<S: StateMachine> Shared<S> {
         command: S::Command,
         reply: Option<Reply<S::Output>>,
     ) -> Result<(), SubmitError<S::Command>> {
-        let (message, timeout) = match self.first_offer(command, reply, Limit::Policy) {
-            Ok(Offered::Done(offered)) => return self.settle(offered),
-            Ok(Offered::Full(message, timeout)) => (message, timeout),
-            Err(closed) => return Err(closed),
+        let (message, timeout) = match self.first_offer(command, reply, Limit::Policy)? {
+            Offered::Done(offered) => return self.settle(offered),
+            Offered::Evicted(evicted) => return Ok(self.tell_evicted(evicted)),
+            Offered::Full(message, timeout) => (message, timeout),
         };
         // A worker that polls this (an executor run inside `apply`) would wait for itself if
         // the queue, through any chain of queues, waits for it. The task's wait is not
@@ -119,8 +121,10 @@ impl<S: StateMachine> Shared<S> {
     }
 
     /// Enters the gate, asks the policy, and offers the command once: everything a submit does
-    /// before it may have to wait. No pass is held while waiting for room: a submitter waiting
-    /// for room must not hold up a shutdown, nor a worker finishing on its own.
+    /// before it may have to wait. No pass is held while waiting for room, nor while evicted
+    /// commands' submitters are told and `on_evict` runs: a submitter must not hold up a
+    /// shutdown, nor a worker finishing on its own, while it waits or runs foreign code (an
+    /// `on_evict` that calls a queue whose worker is the one shutting down would deadlock).
     fn first_offer(
         &self,
         command: S::Command,
@@ -171,7 +175,7 @@ impl<S: StateMachine> Shared<S> {
         match decision {
             Decision::Wait => Offered::Full(message, None),
             Decision::WaitFor(timeout) => Offered::Full(message, Some(timeout)),
-            Decision::EvictOldest => Offered::Done(self.send_evicting(message)),
+            Decision::EvictOldest => self.send_evicting(message),
             Decision::RejectIfFull | Decision::Reject => {
                 Offered::Done(Err(SubmitError::Full(message)))
             }
@@ -295,39 +299,51 @@ impl<S: StateMachine> Shared<S> {
         self.room.wake_all();
     }
 
-    /// Evicts the oldest waiting command until `message` fits (hazard 2).
+    /// Evicts the oldest waiting command until `message` fits (hazard 2), and counts each
+    /// eviction; the evicted commands' submitters are told once the pass is dropped.
     ///
     /// Other submitters may take the slot we freed, and the worker may empty the queue under
     /// us; either way we just try again. The worker removes a command from the channel before
     /// applying it, so the command in progress can never be evicted.
-    fn send_evicting(&self, mut message: Message<S>) -> Result<(), Refusal<S>> {
+    fn send_evicting(&self, mut message: Message<S>) -> Offered<S> {
+        let mut evicted = Vec::new();
         loop {
             message = match self.try_offer(message) {
-                Ok(offered) => return offered,
+                Ok(Ok(())) => return Offered::Evicted(evicted),
+                Ok(refused) => {
+                    // Closed under us: the evicted commands' submitters are told all the same.
+                    self.tell_evicted(evicted);
+                    return Offered::Done(refused);
+                }
                 Err(full) => full,
             };
             match self.rx.try_recv() {
-                Ok(oldest) => self.evict(oldest),
+                // An orphaned queue's nudge (the owner's own `Stop` is sent only once no
+                // submitter is inside the gate) is only a hint: the worker reads the flag after
+                // each batch, and this submitter's command, sent next, wakes it.
+                Ok(Message::Stop) => {}
+                Ok(oldest) => {
+                    self.counters.submit.dropped.add(1);
+                    evicted.push(oldest);
+                }
                 // The worker emptied the queue under us: the next try will fit, or race again.
                 Err(_) => spin_hint(),
             }
         }
     }
 
-    /// Tells an evicted command's submitter, then hands the command to `on_evict`.
-    fn evict(&self, message: Message<S>) {
-        let Message::Apply { command, reply, .. } = message else {
-            // An orphaned queue's nudge (the owner's own `Stop` is sent only once no submitter
-            // is inside the gate). It is only a hint: the worker reads the flag after each
-            // batch, and this submitter's command, sent next, wakes it.
-            return;
-        };
-        self.counters.submit.dropped.add(1);
-        if let Some(reply) = reply {
-            reply.send(Err(WaitError::Dropped));
-        }
-        if let Some(on_evict) = &self.config.on_evict {
-            on_evict(command);
+    /// Tells each evicted command's submitter, then hands the command to `on_evict`.
+    fn tell_evicted(&self, evicted: Vec<Message<S>>) {
+        for message in evicted {
+            let Message::Apply { command, reply, .. } = message else {
+                unreachable!("only commands are evicted");
+            };
+            if let Some(reply) = reply {
+                reply.send(Err(WaitError::Dropped));
+            }
+            if let Some(on_evict) = &self.config.on_evict {
+                on_evict(command);
+            }
         }
     }
 

@@ -118,8 +118,11 @@ fn drop_oldest_racing(stop: Stop) {
             }
         },
     };
+    // The producer tells evicted commands' submitters and runs `on_evict` after its send, so
+    // read the evictions once it is done.
+    let seen = producer.join().unwrap();
     let evicted = evicted.lock().unwrap().clone();
-    for (n, seen) in producer.join().unwrap() {
+    for (n, seen) in seen {
         let fate = match seen {
             Err(back) => {
                 assert_eq!(back, n);
