@@ -87,8 +87,8 @@ MUTATIONS = {
     ),
     "ticket-keeps-the-first-waker": (
         "src/reply.rs",
-        "State::Pending(known) => known.replace(waker),",
-        "State::Pending(known) if known.is_none() => known.replace(waker),",
+        "State::Pending { waker: known, .. } => known.replace(waker),",
+        "State::Pending { waker: known, .. } if known.is_none() => known.replace(waker),",
         "async_ticket_completion_racing_poll_and_a_replaced_waker_always_wakes_the_task",
     ),
     "room-no-second-try-after-registering": (
@@ -254,7 +254,7 @@ MUTATIONS = {
         "src/shared.rs",
         "SubmitError::Timeout(_) => &self.counters.submit.timed_out,",
         "SubmitError::Timeout(_) => &self.counters.submit.rejected,",
-        "block_for_racing_the_worker_is_accepted_or_timed_out_never_both",
+        "per_call_limits_and_a_custom_policy_refuse_each_command_under_its_own_name",
     ),
     "reject-loses-the-command": (
         "src/shared.rs",

@@ -92,7 +92,10 @@ impl<S: StateMachine> Shared<S> {
     ) -> Result<(), SubmitError<S::Command>> {
         let (message, timeout) = match self.first_offer(command, reply, limit)? {
             Offered::Done(offered) => return self.settle(offered),
-            Offered::Evicted(evicted) => return Ok(self.tell_evicted(evicted)),
+            Offered::Evicted(evicted) => {
+                self.tell_evicted(evicted);
+                return Ok(());
+            }
             Offered::Full(message, timeout) => (message, timeout),
         };
         self.settle(self.wait_for_room(message, timeout))
@@ -108,7 +111,10 @@ impl<S: StateMachine> Shared<S> {
     ) -> Result<(), SubmitError<S::Command>> {
         let (message, timeout) = match self.first_offer(command, reply, Limit::Policy)? {
             Offered::Done(offered) => return self.settle(offered),
-            Offered::Evicted(evicted) => return Ok(self.tell_evicted(evicted)),
+            Offered::Evicted(evicted) => {
+                self.tell_evicted(evicted);
+                return Ok(());
+            }
             Offered::Full(message, timeout) => (message, timeout),
         };
         // A worker that polls this (an executor run inside `apply`) would wait for itself if

@@ -144,41 +144,48 @@ impl Backpressure<u32> for ShedOdd {
     }
 }
 
-/// Per-call limits and a custom policy on a full queue racing the worker: `try_tell` never
-/// waits (`Full`), `tell_timeout` waits at most its time (`Timeout`), the policy sheds odd
-/// commands (`Full`) and lets even ones wait (`Timeout`); every refusal hands the command back
-/// under the name of its cause, and every acceptance is applied once.
+/// Per-call limits and a custom policy on a queue kept full (its worker held inside `apply`):
+/// `try_tell` never waits (`Full`), `tell_timeout` waits at most its time (`Timeout`), the
+/// policy sheds odd commands (`Full`) and lets even ones wait a while (`Timeout`). Every
+/// refusal hands the command back under the name of its cause, and is counted as such.
 #[test]
 fn per_call_limits_and_a_custom_policy_refuse_each_command_under_its_own_name() {
-    check_bounded("per_call_limits_and_a_custom_policy_...", 2, || {
-        let queue = SingularQueue::builder(singular_queue_loom_tests::Log::default())
+    check_bounded(
+        "per_call_limits_and_a_custom_policy_...",
+        PREEMPTION_BOUND,
+        || {
+            let release = Arc::new((loom::sync::Mutex::new(false), loom::sync::Condvar::new()));
+            let queue = SingularQueue::builder(Holding {
+                log: Vec::new(),
+                release: Arc::clone(&release),
+            })
             .capacity(1)
             .backpressure(ShedOdd)
             .spawn()
             .unwrap();
-        queue.tell(10).unwrap(); // fills the queue, unless the worker took it already
-        let outcomes = [
-            (12, queue.try_tell(12)),
-            (14, queue.tell_timeout(14, DEADLINE)),
-            (15, queue.tell(15)),
-            (16, queue.tell(16)),
-        ];
-        let (log, stats) = shut_down(queue);
-        let mut accepted = vec![10];
-        for (n, outcome) in outcomes {
-            match outcome {
-                Ok(()) => accepted.push(n),
-                Err(refused) => {
-                    let full = matches!(refused, SubmitError::Full(_));
-                    assert_eq!(full, n == 12 || n == 15, "{n}: {refused:?}");
-                    assert_eq!(refused.is_timeout(), !full, "{n}: {refused:?}");
-                    assert_eq!(refused.into_inner(), n);
-                }
+            queue.tell(1).unwrap(); // held inside `apply`
+            queue.tell(2).unwrap(); // returns once the worker holds 1: the queue is full
+            let refusals = [
+                (12, queue.try_tell(12), false),
+                (14, queue.tell_timeout(14, DEADLINE), true),
+                (15, queue.tell(15), false),
+                (16, queue.tell(16), true),
+            ];
+            for (n, outcome, timed_out) in refusals {
+                let refused = outcome.expect_err("the queue stays full");
+                assert_eq!(refused.is_timeout(), timed_out, "{n}: {refused:?}");
+                assert_eq!(refused.is_full(), !timed_out, "{n}: {refused:?}");
+                assert_eq!(refused.into_inner(), n);
             }
-        }
-        assert_eq!(log, accepted);
-        assert_eq!(stats.rejected + stats.timed_out + stats.submitted, 5);
-    });
+            *release.0.lock().unwrap() = true;
+            release.1.notify_one();
+            let handle = queue.handle();
+            assert_eq!(queue.shutdown().unwrap().log, [1, 2]);
+            let stats = handle.stats();
+            assert_eq!((stats.rejected, stats.timed_out), (2, 2));
+            assert_accounted(&stats, 2);
+        },
+    );
 }
 
 /// `Ticket::wait_timeout` racing the completion: it returns the result, or `None` and leaves
