@@ -256,6 +256,14 @@ MUTATIONS = {
         "SubmitError::Timeout(_) => &self.counters.submit.rejected,",
         "per_call_limits_and_a_custom_policy_refuse_each_command_under_its_own_name",
     ),
+    "timeout-loses-the-command": (
+        "src/shared.rs",
+        "            if expired || deadline.is_some_and(|deadline| Instant::now() >= deadline) {\n"
+        "                return Err(SubmitError::Timeout(message));",
+        "            if expired || deadline.is_some_and(|deadline| Instant::now() >= deadline) {\n"
+        "                drop(message);\n                return Ok(());",
+        "block_for_racing_the_worker_is_accepted_or_timed_out_never_both",
+    ),
     "reject-loses-the-command": (
         "src/shared.rs",
         "            Decision::RejectIfFull | Decision::Reject => {\n"

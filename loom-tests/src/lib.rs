@@ -129,3 +129,66 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         seen = woken.0.load(Ordering::Acquire);
     }
 }
+
+/// Lets a [`Holding`] worker go on.
+#[derive(Debug, Clone)]
+pub struct Release(loom::sync::Arc<(loom::sync::Mutex<bool>, loom::sync::Condvar)>);
+
+impl Release {
+    /// Not released yet.
+    pub fn new() -> Self {
+        Self(loom::sync::Arc::new((
+            loom::sync::Mutex::new(false),
+            loom::sync::Condvar::new(),
+        )))
+    }
+
+    /// Releases the worker held in command 1.
+    pub fn release(&self) {
+        *self.0.0.lock().unwrap() = true;
+        self.0.1.notify_one();
+    }
+
+    fn wait(&self) {
+        let mut released = self.0.0.lock().unwrap();
+        while !*released {
+            released = self.0.1.wait(released).unwrap();
+        }
+    }
+}
+
+impl Default for Release {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Records each command; holds the worker inside `apply` of command 1 until released, so a
+/// model can keep the queue full for as long as it needs.
+#[derive(Debug)]
+pub struct Holding {
+    /// The commands applied, in order.
+    pub log: Vec<u32>,
+    release: Release,
+}
+
+impl Holding {
+    /// A state held on command 1 until `release` is released.
+    pub fn new(release: &Release) -> Self {
+        Self {
+            log: Vec::new(),
+            release: release.clone(),
+        }
+    }
+}
+
+impl StateMachine for Holding {
+    type Command = u32;
+    type Output = ();
+    fn apply(&mut self, n: u32) {
+        if n == 1 {
+            self.release.wait();
+        }
+        self.log.push(n);
+    }
+}

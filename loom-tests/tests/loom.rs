@@ -13,8 +13,8 @@ use singular_queue::{
     StateMachine, WaitError,
 };
 use singular_queue_loom_tests::{
-    CountingWaker, DEADLINE, Log, PANIC, assert_accounted, block_on, check, check_bounded, queue,
-    quiet_planted_panics, shut_down,
+    CountingWaker, DEADLINE, Holding, Log, PANIC, Release, assert_accounted, block_on, check,
+    check_bounded, queue, quiet_planted_panics, shut_down,
 };
 use std::future::Future;
 
@@ -268,23 +268,31 @@ fn shutdown_racing_a_submit_applies_it_or_hands_it_back() {
 #[test]
 fn block_for_racing_the_worker_is_accepted_or_timed_out_never_both() {
     check("block_for_racing_the_worker_...", || {
-        let queue = SingularQueue::builder(Log::default())
+        let release = Release::new();
+        let queue = SingularQueue::builder(Holding::new(&release))
             .capacity(1)
             .backpressure(BlockFor(DEADLINE))
             .spawn()
             .unwrap();
-        queue.tell(1).unwrap(); // fills the queue unless the worker already took it
-        let outcome = queue.tell(2);
-        let (log, stats) = shut_down(queue);
+        queue.tell(1).unwrap(); // held inside `apply`
+        queue.tell(2).unwrap(); // returns once the worker holds 1: the queue is full
+        // The worker is let go while the submit below waits: room comes in time, or not.
+        let releaser = thread::spawn(move || release.release());
+        let outcome = queue.tell(3);
+        releaser.join().unwrap();
+        let handle = queue.handle();
+        let log = queue.shutdown().unwrap().log;
         match outcome {
-            Ok(()) => assert_eq!(log, [1, 2]),
+            Ok(()) => assert_eq!(log, [1, 2, 3]),
             Err(error) => {
-                assert!(error.is_timeout());
-                assert_eq!(error.into_inner(), 2);
-                assert_eq!(log, [1]);
+                assert!(error.is_timeout(), "{error:?}");
+                assert_eq!(error.into_inner(), 3);
+                assert_eq!(log, [1, 2]);
             }
         }
-        assert_eq!(stats.timed_out + stats.submitted, 2);
+        let stats = handle.stats();
+        assert_eq!(stats.timed_out + stats.submitted, 3);
+        assert_accounted(&stats, log.len());
     });
 }
 

@@ -15,8 +15,8 @@ use singular_queue::{
     Backpressure, BatchInfo, Decision, Load, ReplyMode, SingularQueue, StateMachine, SubmitError,
 };
 use singular_queue_loom_tests::{
-    CountingWaker, DEADLINE, PREEMPTION_BOUND, assert_accounted, block_on, check_bounded, queue,
-    shut_down,
+    CountingWaker, DEADLINE, Holding, PREEMPTION_BOUND, Release, assert_accounted, block_on,
+    check_bounded, queue, shut_down,
 };
 
 type Task = Pin<Box<dyn Future<Output = Result<(), SubmitError<u32>>>>>;
@@ -154,15 +154,12 @@ fn per_call_limits_and_a_custom_policy_refuse_each_command_under_its_own_name() 
         "per_call_limits_and_a_custom_policy_...",
         PREEMPTION_BOUND,
         || {
-            let release = Arc::new((loom::sync::Mutex::new(false), loom::sync::Condvar::new()));
-            let queue = SingularQueue::builder(Holding {
-                log: Vec::new(),
-                release: Arc::clone(&release),
-            })
-            .capacity(1)
-            .backpressure(ShedOdd)
-            .spawn()
-            .unwrap();
+            let release = Release::new();
+            let queue = SingularQueue::builder(Holding::new(&release))
+                .capacity(1)
+                .backpressure(ShedOdd)
+                .spawn()
+                .unwrap();
             queue.tell(1).unwrap(); // held inside `apply`
             queue.tell(2).unwrap(); // returns once the worker holds 1: the queue is full
             let refusals = [
@@ -177,8 +174,7 @@ fn per_call_limits_and_a_custom_policy_refuse_each_command_under_its_own_name() 
                 assert_eq!(refused.is_full(), !timed_out, "{n}: {refused:?}");
                 assert_eq!(refused.into_inner(), n);
             }
-            *release.0.lock().unwrap() = true;
-            release.1.notify_one();
+            release.release();
             let handle = queue.handle();
             assert_eq!(queue.shutdown().unwrap().log, [1, 2]);
             let stats = handle.stats();
@@ -262,27 +258,6 @@ fn max_batch_cuts_batches_and_each_is_committed_before_its_replies() {
     );
 }
 
-/// Holds the worker inside `apply` of command 1 until released.
-struct Holding {
-    log: Vec<u32>,
-    release: Arc<(loom::sync::Mutex<bool>, loom::sync::Condvar)>,
-}
-
-impl StateMachine for Holding {
-    type Command = u32;
-    type Output = ();
-    fn apply(&mut self, n: u32) {
-        if n == 1 {
-            let (released, wake) = &*self.release;
-            let mut released = released.lock().unwrap();
-            while !*released {
-                released = wake.wait(released).unwrap();
-            }
-        }
-        self.log.push(n);
-    }
-}
-
 /// A shutdown wakes every task waiting for room at once, even while the worker is busy and
 /// frees no slot: here the worker stays inside `apply` until the task has its answer, so a
 /// close that woke nobody would hang.
@@ -292,14 +267,11 @@ fn a_shutdown_wakes_waiting_tasks_at_once_even_while_the_worker_is_busy() {
         "a_shutdown_wakes_waiting_tasks_at_once_even_while_the_worker_is_busy",
         PREEMPTION_BOUND,
         || {
-            let release = Arc::new((loom::sync::Mutex::new(false), loom::sync::Condvar::new()));
-            let queue = SingularQueue::builder(Holding {
-                log: Vec::new(),
-                release: Arc::clone(&release),
-            })
-            .capacity(1)
-            .spawn()
-            .unwrap();
+            let release = Release::new();
+            let queue = SingularQueue::builder(Holding::new(&release))
+                .capacity(1)
+                .spawn()
+                .unwrap();
             queue.tell(1).unwrap();
             queue.tell(2).unwrap(); // returns once the worker holds 1: the queue is full
             let handle = queue.handle();
@@ -314,8 +286,7 @@ fn a_shutdown_wakes_waiting_tasks_at_once_even_while_the_worker_is_busy() {
             let stopper = thread::spawn(move || queue.shutdown().unwrap().log);
             let refused = block_on_all(vec![(task, woken)]);
             assert_eq!(refused, [Err(3)], "refused, its command handed back");
-            *release.0.lock().unwrap() = true;
-            release.1.notify_one();
+            release.release();
             assert_eq!(stopper.join().unwrap(), [1, 2]);
         },
     );
