@@ -10,20 +10,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use singular_queue::{DropOldest, SingularQueue, StateMachine};
-use support::within;
-
-struct Exec;
-
-type Job = Box<dyn FnOnce() -> String + Send>;
-
-impl StateMachine for Exec {
-    type Command = Job;
-    type Output = String;
-    fn apply(&mut self, job: Job) -> String {
-        job()
-    }
-}
+use singular_queue::{DropOldest, SingularQueue};
+use support::{Exec, Job, within};
 
 fn job(s: &'static str) -> Job {
     Box::new(move || s.to_owned())

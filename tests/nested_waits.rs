@@ -6,20 +6,8 @@ mod support;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use singular_queue::{DropOldest, Handle, SingularQueue, StateMachine};
-use support::within;
-
-struct Exec;
-
-type Job = Box<dyn FnOnce() -> String + Send>;
-
-impl StateMachine for Exec {
-    type Command = Job;
-    type Output = String;
-    fn apply(&mut self, job: Job) -> String {
-        job()
-    }
-}
+use singular_queue::{DropOldest, Handle, SingularQueue};
+use support::{Exec, Job, within};
 
 fn exec() -> SingularQueue<Exec> {
     SingularQueue::new(Exec)

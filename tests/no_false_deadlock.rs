@@ -8,20 +8,8 @@ mod support;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use singular_queue::{SingularQueue, StateMachine};
-use support::within;
-
-struct Exec;
-
-type Job = Box<dyn FnOnce() -> String + Send>;
-
-impl StateMachine for Exec {
-    type Command = Job;
-    type Output = String;
-    fn apply(&mut self, job: Job) -> String {
-        job()
-    }
-}
+use singular_queue::SingularQueue;
+use support::{Exec, within};
 
 fn show<T>(r: Result<String, singular_queue::CallError<T>>) -> String {
     match r {

@@ -82,6 +82,34 @@ pub fn queue(capacity: usize) -> SingularQueue<Log> {
         .unwrap()
 }
 
+/// A [`Log`] queue of capacity 1 under `DropOldest`, and the list its `on_evict` fills.
+pub fn drop_oldest_queue() -> (
+    SingularQueue<Log>,
+    loom::sync::Arc<loom::sync::Mutex<Vec<u32>>>,
+) {
+    let evicted = loom::sync::Arc::new(loom::sync::Mutex::new(Vec::new()));
+    let sink = loom::sync::Arc::clone(&evicted);
+    let queue = SingularQueue::builder(Log::default())
+        .capacity(1)
+        .backpressure(singular_queue::DropOldest)
+        .on_evict(move |n| sink.lock().unwrap().push(n))
+        .spawn()
+        .unwrap();
+    (queue, evicted)
+}
+
+/// A [`Log`] queue of capacity 1 under `BlockFor(DEADLINE)`, already holding command 1
+/// (unless the worker took it at once): a submit waits for room, with a deadline.
+pub fn full_block_for_queue() -> SingularQueue<Log> {
+    let queue = SingularQueue::builder(Log::default())
+        .capacity(1)
+        .backpressure(singular_queue::BlockFor(DEADLINE))
+        .spawn()
+        .unwrap();
+    queue.tell(1).unwrap();
+    queue
+}
+
 /// Shuts the queue down and returns its log and final stats, checked (property 9).
 pub fn shut_down(queue: SingularQueue<Log>) -> (Vec<u32>, Stats) {
     let handle = queue.handle();

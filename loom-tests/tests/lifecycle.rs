@@ -5,11 +5,10 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use singular_queue::{
-    BatchInfo, DropOldest, ReplyMode, SingularQueue, StateMachine, SubmitError, WaitError,
-};
+use singular_queue::{BatchInfo, ReplyMode, SingularQueue, StateMachine, SubmitError, WaitError};
 use singular_queue_loom_tests::{
-    Log, PANIC, PREEMPTION_BOUND, assert_accounted, check_bounded, queue, quiet_planted_panics,
+    PANIC, PREEMPTION_BOUND, assert_accounted, check_bounded, drop_oldest_queue, queue,
+    quiet_planted_panics,
 };
 
 /// What became of one command, as its submitter saw it.
@@ -81,14 +80,7 @@ fn drop_oldest_racing_each_kind_of_stop_tells_every_command_its_fate() {
 }
 
 fn drop_oldest_racing(stop: Stop) {
-    let evicted = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&evicted);
-    let queue = SingularQueue::builder(Log::default())
-        .capacity(1)
-        .backpressure(DropOldest)
-        .on_evict(move |n| sink.lock().unwrap().push(n))
-        .spawn()
-        .unwrap();
+    let (queue, evicted) = drop_oldest_queue();
     let handle = queue.handle();
     // Each command: `Err(n)` if refused (handed back), else what its ticket said.
     let producer = thread::spawn(move || {

@@ -5,16 +5,16 @@
 //! loom explores every interleaving of them.
 #![cfg(singular_queue_loom)]
 
+use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
-use loom::sync::{Arc, Mutex};
 use loom::thread;
 use singular_queue::{
-    BatchInfo, BlockFor, CallError, DropOldest, OnPanic, Reject, ReplyMode, SingularQueue,
-    StateMachine, WaitError,
+    BatchInfo, BlockFor, CallError, OnPanic, Reject, ReplyMode, SingularQueue, StateMachine,
+    WaitError,
 };
 use singular_queue_loom_tests::{
     CountingWaker, DEADLINE, Holding, Log, PANIC, Release, assert_accounted, block_on, check,
-    check_bounded, queue, quiet_planted_panics, shut_down,
+    check_bounded, drop_oldest_queue, queue, quiet_planted_panics, shut_down,
 };
 use std::future::Future;
 
@@ -208,14 +208,7 @@ fn reject_at_capacity_one_applies_or_hands_back_each_command() {
 #[test]
 fn drop_oldest_two_producers_each_command_applied_or_dropped_exactly_once() {
     check_bounded("drop_oldest_two_producers_...", 2, || {
-        let evicted = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&evicted);
-        let queue = SingularQueue::builder(Log::default())
-            .capacity(1)
-            .backpressure(DropOldest)
-            .on_evict(move |n| sink.lock().unwrap().push(n))
-            .spawn()
-            .unwrap();
+        let (queue, evicted) = drop_oldest_queue();
         // Two producers, a spawned thread and this one, two commands each: a producer that
         // evicted may lose the freed slot to the other and evict again.
         let handle = queue.handle();

@@ -7,7 +7,9 @@ use std::cell::Cell;
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use singular_queue::{CallError, Handle, SingularQueue, StateMachine};
-use singular_queue_loom_tests::{DEADLINE, PREEMPTION_BOUND, block_on, check_bounded as check};
+use singular_queue_loom_tests::{
+    DEADLINE, PREEMPTION_BOUND, block_on, check_bounded as check, full_block_for_queue,
+};
 
 loom::thread_local! {
     /// Set on a worker thread by `on_start`.
@@ -197,17 +199,6 @@ fn an_owner_dropped_on_its_own_worker_stops_the_queue_without_losing_a_command()
     );
 }
 
-/// Records each command.
-struct Record(Vec<u32>);
-
-impl StateMachine for Record {
-    type Command = u32;
-    type Output = ();
-    fn apply(&mut self, n: u32) {
-        self.0.push(n);
-    }
-}
-
 /// The timer (hazards 4, 9 and 10's cousin): an async submit waiting for room under
 /// `BlockFor` on a full queue is woken by the freed slot or by its alarm, whichever comes
 /// first, and gets in or gets its command back; its alarm is cancelled or fires, never both;
@@ -219,12 +210,7 @@ fn an_async_deadline_fires_or_room_comes_and_the_idle_timer_thread_exits() {
         "an_async_deadline_fires_or_room_comes_and_the_idle_timer_thread_exits",
         2,
         || {
-            let queue = SingularQueue::builder(Record(Vec::new()))
-                .capacity(1)
-                .backpressure(singular_queue::BlockFor(DEADLINE))
-                .spawn()
-                .unwrap();
-            queue.tell(1).unwrap(); // fills the queue, unless the worker took it already
+            let queue = full_block_for_queue();
             let outcome = block_on(queue.tell_async(2)).map_err(|refused| {
                 assert!(refused.is_timeout(), "{refused:?}");
                 refused.into_inner()
@@ -263,12 +249,7 @@ fn a_waker_that_drops_its_task_inline_never_deadlocks_the_timer() {
         "a_waker_that_drops_its_task_inline_never_deadlocks_the_timer",
         2,
         || {
-            let queue = SingularQueue::builder(Record(Vec::new()))
-                .capacity(1)
-                .backpressure(singular_queue::BlockFor(DEADLINE))
-                .spawn()
-                .unwrap();
-            queue.tell(1).unwrap();
+            let queue = full_block_for_queue();
             let handle = queue.handle();
             let parked: Parked = Arc::new(Mutex::new(None));
             let mut task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =

@@ -86,6 +86,22 @@ impl StateMachine for Probe {
     }
 }
 
+/// Runs each command, a closure, on the worker: a queue whose `apply` a test writes inline.
+#[derive(Debug)]
+pub struct Exec;
+
+/// A command for [`Exec`].
+pub type Job = Box<dyn FnOnce() -> String + Send>;
+
+impl StateMachine for Exec {
+    type Command = Job;
+    type Output = String;
+
+    fn apply(&mut self, job: Job) -> String {
+        job()
+    }
+}
+
 /// Silences the default panic hook's report for the panics these tests cause on purpose.
 pub fn quiet_panics() {
     std::panic::set_hook(Box::new(|info| {
