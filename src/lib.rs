@@ -170,7 +170,12 @@
 //!
 //! - the queue is closed, full, or stayed full too long: the submit fails and returns the
 //!   command;
+//! - the submitter is a worker that the queue waits for (its own, or through a cycle of
+//!   queues), so waiting would never end: [`SubmitError::Deadlock`] or
+//!   [`CallError::Deadlock`], with the command;
 //! - `apply` panicked on it: [`WaitError::Panicked`] with the panic's message;
+//! - it was applied, but its batch's group commit failed: [`WaitError::NotCommitted`] (do not
+//!   apply it again);
 //! - a newer command evicted it under [`DropOldest`]: [`WaitError::Dropped`], and the command
 //!   goes to [`Builder::on_evict`];
 //! - the queue stopped first ([`SingularQueue::shutdown_now`], or a panic under
@@ -184,8 +189,17 @@
 //! [`SingularQueue::shutdown`] applies everything already accepted and returns the state;
 //! [`SingularQueue::shutdown_now`] stops after the current command and returns the rest.
 //! Dropping the queue shuts it down gracefully (a poisoned state, and the commands it never
-//! applied, are dropped with it; their waiters were already told). Handles that outlive the
-//! queue are refused with their command handed back.
+//! applied, are dropped with it; their waiters were already told); dropped on its own worker
+//! (a state that holds its queue), it stops without waiting for itself. Handles that outlive
+//! the queue are refused with their command handed back.
+//!
+//! # Never hangs
+//!
+//! No call waits for something that cannot come. A worker that would wait for itself — a
+//! `call` to its own queue, a submit waiting for room only it can make, a wait on one of its
+//! own tickets, or any of these closing a cycle of queues that wait for each other — is
+//! refused with an error instead (see [`Handle`]). User code never takes the worker down, and
+//! every protocol of the crate is model-checked with loom (the guide's verification chapter).
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]

@@ -20,7 +20,10 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 /// call's command is dropped with it, uncounted.)
 ///
 /// Counters are read one by one while the queue runs, so a snapshot taken under load is not
-/// an atomic cut: it is exact only once submitters and the worker are quiet.
+/// an atomic cut: it is exact only once submitters and the worker are quiet. Even under load,
+/// a snapshot never counts more outcomes than submits (`applied + panicked + dropped +
+/// not_applied <= submitted`): a submit is counted before its command is sent, and outcomes
+/// are read before `submitted`.
 ///
 /// # Examples
 ///
@@ -51,8 +54,9 @@ pub struct Stats {
     pub not_applied: u64,
     /// Commands refused because the queue was closed (handed back to their callers).
     pub refused_closed: u64,
-    /// Commands refused because the queue was full, shed by its policy, or `call`ed from the
-    /// queue's own worker (handed back).
+    /// Commands refused because the queue was full, shed by its policy, or because the
+    /// submitter is a worker that would wait for itself (`Reentrant`, `Deadlock`; handed
+    /// back).
     pub rejected: u64,
     /// Commands refused after waiting for room in vain (handed back).
     pub timed_out: u64,
