@@ -594,23 +594,30 @@ fn check_cycle(outers: [(u64, PeerOutput); 2]) -> [bool; 2] {
     through
 }
 
+/// Calls A with `command(1, barrier)` and B with `command(2, barrier)` from two threads, the
+/// barrier holding both workers until each is inside its command; returns both outputs.
+fn call_both(
+    (a, b): (&SingularQueue<Peer>, &SingularQueue<Peer>),
+    command: fn(u64, Arc<Barrier>) -> PeerCommand,
+) -> [PeerOutput; 2] {
+    let both_inside = Arc::new(Barrier::new(2));
+    thread::scope(|scope| {
+        [(a, 1), (b, 2)]
+            .map(|(queue, n)| {
+                let handle = queue.handle();
+                let both_inside = Arc::clone(&both_inside);
+                scope.spawn(move || handle.call(command(n, both_inside)))
+            })
+            .map(|caller| caller.join().unwrap().unwrap())
+    })
+}
+
 #[test]
 fn two_queues_calling_each_other_from_apply_refuse_one_call_and_never_hang() {
     within(LIMIT, || {
         let (a, b) = peers(16);
-        let both_inside = Arc::new(Barrier::new(2));
-        let outers = thread::scope(|scope| {
-            let [from_a, from_b] = [(&a, 1), (&b, 2)].map(|(queue, n)| {
-                let handle = queue.handle();
-                let both_inside = Arc::clone(&both_inside);
-                scope.spawn(move || handle.call(PeerCommand::CallPeer(n, both_inside)))
-            });
-            [
-                (1, from_a.join().unwrap().unwrap()),
-                (2, from_b.join().unwrap().unwrap()),
-            ]
-        });
-        let through = check_cycle(outers);
+        let [from_a, from_b] = call_both((&a, &b), PeerCommand::CallPeer);
+        let through = check_cycle([(1, from_a), (2, from_b)]);
         // A's call carried `Add(1)` to B, B's carried `Add(2)` to A: applied iff accepted.
         let (a, b) = (a.shutdown().unwrap(), b.shutdown().unwrap());
         assert_eq!(a.applied, if through[1] { vec![2] } else { vec![] });
@@ -657,18 +664,7 @@ fn two_full_block_stages_telling_each_other_refuse_one_tell_and_never_hang() {
 fn two_queues_waiting_on_each_others_tickets_from_apply_never_hang() {
     within(LIMIT, || {
         let (a, b) = peers(16);
-        let both_inside = Arc::new(Barrier::new(2));
-        let outers = thread::scope(|scope| {
-            let [from_a, from_b] = [(&a, 1), (&b, 2)].map(|(queue, n)| {
-                let handle = queue.handle();
-                let both_inside = Arc::clone(&both_inside);
-                scope.spawn(move || handle.call(PeerCommand::AwaitPeer(n, both_inside)))
-            });
-            [
-                from_a.join().unwrap().unwrap(),
-                from_b.join().unwrap().unwrap(),
-            ]
-        });
+        let outers = call_both((&a, &b), PeerCommand::AwaitPeer);
         // Each inner command was accepted (the peers have room): whichever wait is refused,
         // both commands are applied exactly once.
         let mut refused = 0;
