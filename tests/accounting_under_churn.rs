@@ -53,12 +53,18 @@ fn drop_oldest_panics_and_shutdown_now_account_for_every_command() {
                     })
                 };
                 let accepted = Arc::new(AtomicU64::new(0));
+                // Each submitter says when it is well under way; the shutdown lands then.
+                let (under_way_tx, under_way) = mpsc::channel();
                 let subs: Vec<_> = (0..3)
                     .map(|t| {
                         let h = queue.handle();
+                        let under_way = under_way_tx.clone();
                         let accepted = Arc::clone(&accepted);
                         thread::spawn(move || {
                             for k in 0..3000u64 {
+                                if k == 100 {
+                                    under_way.send(()).unwrap();
+                                }
                                 let r = if k % 3 == 0 {
                                     h.submit(t * 10_000 + k + 1).map(drop)
                                 } else {
@@ -75,7 +81,9 @@ fn drop_oldest_panics_and_shutdown_now_account_for_every_command() {
                     })
                     .collect();
                 let h = queue.handle();
-                thread::sleep(Duration::from_millis(2));
+                for _ in 0..3 {
+                    under_way.recv().unwrap();
+                }
                 let unapplied = match queue.shutdown_now() {
                     Ok((_, unapplied)) => unapplied.len() as u64,
                     Err(poisoned) => poisoned.into_parts().1.len() as u64,
@@ -146,12 +154,18 @@ fn an_orphaned_queue_with_blocked_submitters_accounts_for_every_command() {
             let h = queue.handle();
             *slot.lock().unwrap() = Some(queue);
             let accepted = Arc::new(AtomicU64::new(0));
+            // Each submitter says when it is well under way; the owner is dropped then.
+            let (under_way_tx, under_way) = mpsc::channel();
             let subs: Vec<_> = (0..4)
                 .map(|_| {
                     let h = h.clone();
                     let accepted = Arc::clone(&accepted);
+                    let under_way = under_way_tx.clone();
                     thread::spawn(move || {
                         for k in 1..500u64 {
+                            if k == 10 {
+                                under_way.send(()).unwrap();
+                            }
                             match h.call(k) {
                                 Ok(_) => {
                                     accepted.fetch_add(1, Ordering::Relaxed);
@@ -165,7 +179,9 @@ fn an_orphaned_queue_with_blocked_submitters_accounts_for_every_command() {
                     })
                 })
                 .collect();
-            thread::sleep(Duration::from_micros(300));
+            for _ in 0..4 {
+                under_way.recv().unwrap();
+            }
             let _ = h.tell(0);
             for s in subs {
                 s.join().unwrap();

@@ -1,8 +1,9 @@
-//! Found in the second review: a submitter held the queue's gate pass while `on_evict` (user code, allowed to
-//! forward to a dead-letter queue with `call`, as tests/nested_waits.rs does) runs. A worker
-//! that waits for the gate to go quiet (`close_and_stop` when it drops/shuts down another
-//! queue, `finish_alone` when orphaned) waits for that submitter, but the wait-for graph has no
-//! edge for it: a cycle through the gate is never detected, and everything hangs.
+//! Found in the second review: a submitter held the queue's gate pass while `on_evict` (user
+//! code, allowed to forward to a dead-letter queue with `call`, as tests/nested_waits.rs does)
+//! ran. A worker that waits for the gate to go quiet (`close_and_stop` when it drops or shuts
+//! down another queue, `finish_alone` when orphaned) waited for that submitter, which waited
+//! for it: a cycle through the gate that the wait-for graph cannot see. Now `on_evict` runs
+//! after the submitter has left the gate.
 
 mod support;
 
@@ -10,37 +11,47 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use singular_queue::{DropOldest, SingularQueue};
-use support::{Exec, Job, within};
+use singular_queue::{Builder, DropOldest, SingularQueue};
+use support::{Exec, Job, current_tid, thread_state, wait_for, within};
 
 fn job(s: &'static str) -> Job {
     Box::new(move || s.to_owned())
+}
+
+/// A dead-letter queue A, and the builder of a `DropOldest` queue B whose `on_evict` forwards
+/// each evicted job to A with `call`. The callback says when it starts (the first receiver)
+/// and forwards only once told to (the sender).
+fn dead_letters() -> (
+    SingularQueue<Exec>,
+    Builder<Exec>,
+    mpsc::Receiver<()>,
+    mpsc::Sender<()>,
+) {
+    let a = SingularQueue::new(Exec);
+    let to_a = a.handle();
+    let (in_evict_tx, in_evict) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    let (in_evict_tx, go_rx) = (Mutex::new(in_evict_tx), Mutex::new(go_rx));
+    let b = SingularQueue::builder(Exec)
+        .backpressure(DropOldest)
+        .on_evict(move |evicted: Job| {
+            in_evict_tx.lock().unwrap().send(()).unwrap();
+            go_rx.lock().unwrap().recv().unwrap();
+            let _ = to_a.call(evicted);
+        });
+    (a, b, in_evict, go)
 }
 
 /// B forwards evicted commands to a dead-letter queue A with `call`. A thread's submit to B
 /// evicts, and its `on_evict` is running (inside B's gate) when A's worker drops B's owner.
 /// A's worker: edge A→B, `close_and_stop` → `gate.wait_quiet()` waits for the submitter.
 /// The submitter's `on_evict` calls A: queued behind the drop. A waits for the submitter,
-/// the submitter waits for A. Deterministic.
+/// the submitter waits for A. Deterministic; it hung every run before the fix.
 #[test]
-fn dropping_a_queue_on_a_worker_while_its_on_evict_forwards_to_that_worker_hangs() {
+fn dropping_a_queue_on_a_worker_never_waits_for_an_on_evict_that_calls_that_worker() {
     within(Duration::from_secs(10), || {
-        let a = SingularQueue::new(Exec);
-        let to_a = a.handle();
-        let (in_evict_tx, in_evict_rx) = mpsc::channel::<()>();
-        let (go_tx, go_rx) = mpsc::channel::<()>();
-        let (in_evict_tx, go_rx) = (Mutex::new(in_evict_tx), Mutex::new(go_rx));
-        let b = SingularQueue::builder(Exec)
-            .capacity(1)
-            .backpressure(DropOldest)
-            .on_evict(move |evicted: Job| {
-                in_evict_tx.lock().unwrap().send(()).unwrap();
-                go_rx.lock().unwrap().recv().unwrap();
-                // Dead letters: forward to A and wait for it to land.
-                let _ = to_a.call(evicted);
-            })
-            .spawn()
-            .unwrap();
+        let (a, b, in_evict_rx, go_tx) = dead_letters();
+        let b = b.capacity(1).spawn().unwrap();
         let hb = b.handle();
         // Hold B's worker, fill its one slot.
         let (started_tx, started_rx) = mpsc::channel::<()>();
@@ -81,40 +92,27 @@ fn dropping_a_queue_on_a_worker_while_its_on_evict_forwards_to_that_worker_hangs
 /// Orphaned B's worker, in `finish_alone`, waits for its gate to go quiet. The submitter inside
 /// B's gate (in `on_evict`) forwards to A with `call`; A's worker waits on a ticket of B's whose
 /// command is still in B's channel, which B serves only after the gate is quiet.
-/// Cycle: B(worker, wait_quiet) → submitter (gate) → A → B (ticket). Deterministic.
+/// Cycle: B(worker, wait_quiet) → submitter (gate) → A → B (ticket). It hung every run
+/// before the fix.
 #[test]
-fn an_orphaned_worker_waiting_for_its_gate_while_on_evict_calls_a_worker_waiting_on_it_hangs() {
+fn an_orphaned_worker_never_waits_for_an_on_evict_that_calls_a_worker_waiting_on_it() {
     within(Duration::from_secs(10), || {
-        let a = SingularQueue::new(Exec);
-        let to_a = a.handle();
-        let (in_evict_tx, in_evict_rx) = mpsc::channel::<()>();
-        let (go_tx, go_rx) = mpsc::channel::<()>();
-        let (in_evict_tx, go_rx) = (Mutex::new(in_evict_tx), Mutex::new(go_rx));
-        let b = SingularQueue::builder(Exec)
-            .capacity(2)
-            .max_batch(1)
-            .backpressure(DropOldest)
-            .on_evict(move |evicted: Job| {
-                in_evict_tx.lock().unwrap().send(()).unwrap();
-                go_rx.lock().unwrap().recv().unwrap();
-                let _ = to_a.call(evicted);
-            })
-            .spawn()
-            .unwrap();
+        let (a, b, in_evict_rx, go_tx) = dead_letters();
+        let b = b.capacity(2).max_batch(1).spawn().unwrap();
         let hb = b.handle();
         let b_slot = Arc::new(Mutex::new(None::<SingularQueue<Exec>>));
         // H: held, then drops B's owner on B's own worker (orphans B).
-        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let b_in_b = Arc::clone(&b_slot);
         hb.tell(Box::new(move || {
-            started_tx.send(()).unwrap();
+            started_tx.send(current_tid()).unwrap();
             release_rx.recv().unwrap();
             drop(b_in_b.lock().unwrap().take());
             "held".to_owned()
         }))
         .unwrap();
-        started_rx.recv().unwrap();
+        let b_worker = started_rx.recv().unwrap();
         *b_slot.lock().unwrap() = Some(b);
         hb.tell(job("x")).unwrap(); // evicted later
         let tz = hb.submit(job("z")).unwrap(); // stays; served by finish_alone
@@ -135,7 +133,11 @@ fn an_orphaned_worker_waiting_for_its_gate_while_on_evict_calls_a_worker_waiting
         in_evict_rx.recv().unwrap();
         // B's worker drops its own owner: orphaned, finishes alone, waits for the gate.
         release_tx.send(()).unwrap();
-        thread::sleep(Duration::from_millis(100));
+        // Once B's worker is no longer running it is either asleep waiting for its gate to go
+        // quiet (the old hang) or gone, having finished alone: only then may `on_evict` go on.
+        wait_for("B's worker blocked or gone", Duration::from_secs(5), || {
+            thread_state(b_worker) != Some('R')
+        });
         go_tx.send(()).unwrap(); // on_evict calls A, which waits for z
         assert_eq!(z_rx.recv().unwrap(), "Ok(\"z\")");
         let _ = submitter.join().unwrap();

@@ -24,47 +24,11 @@ use singular_queue::{
     Block, BlockFor, Handle, OnPanic, ReplyMode, SingularQueue, StateMachine, SubmitError,
     WaitError,
 };
-use support::{Op, Probe, Sum, held_queue, quiet_panics, within};
+use support::{Op, Probe, Sum, current_tid, held_queue, quiet_panics, wait_until_asleep, within};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
 // === helpers ===
-
-/// The kernel's id of the calling thread, from `/proc/thread-self` ("<pid>/task/<tid>").
-fn current_tid() -> u32 {
-    let link = std::fs::read_link("/proc/thread-self").expect("read /proc/thread-self");
-    link.file_name()
-        .and_then(|tid| tid.to_str())
-        .and_then(|tid| tid.parse().ok())
-        .expect("a numeric thread id")
-}
-
-/// The scheduler state of one of this process's threads ('R' running, 'S' sleeping, ...).
-fn thread_state(tid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
-    // "tid (comm) S ...": the comm may hold spaces and parentheses, the state follows the last ')'.
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
-/// Polls `condition` until it holds, or fails after `limit`. Only for conditions no event
-/// announces (a thread falling asleep in the kernel).
-fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Waits until every thread in `tids` sleeps in the kernel: each has announced itself just
-/// before a submit, so asleep means blocked inside that submit, waiting for room.
-fn wait_until_asleep(tids: &[u32]) {
-    wait_for(
-        "submitters blocked for room",
-        Duration::from_secs(5),
-        || tids.iter().all(|&tid| thread_state(tid) == Some('S')),
-    );
-}
 
 /// A state machine that may hold its own owner, and tells the test when it stops and when it
 /// is dropped.

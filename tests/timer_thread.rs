@@ -9,13 +9,12 @@ mod support;
 use std::future::Future;
 use std::sync::{Arc, mpsc};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::executor::block_on;
 
 use singular_queue::BlockFor;
-use support::{Op, held_queue, within};
+use support::{Op, held_queue, wait_for, within};
 
 /// The timer thread's name, "singular-queue-timer", as the kernel keeps it: 15 bytes.
 const TIMER_COMM: &str = "singular-queue-";
@@ -27,16 +26,6 @@ fn timer_threads() -> usize {
         .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
         .filter(|comm| comm.trim_end() == TIMER_COMM)
         .count()
-}
-
-/// Polls `condition` until it holds, or fails after `limit`. Only for conditions no event
-/// announces: a thread appearing in or disappearing from `/proc/self/task`.
-fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// A waker that tells the test each time it is woken.

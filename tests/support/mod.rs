@@ -156,3 +156,47 @@ pub fn within(limit: std::time::Duration, test: impl FnOnce() + Send + 'static) 
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: not finished within {limit:?}"),
     }
 }
+
+// === Waiting for what no event announces ===
+
+/// Polls `condition` until it holds, or fails after `limit`. Only for conditions that no event
+/// announces: a thread falling asleep in the kernel, or leaving `/proc/self/task`. The pause
+/// between looks is a polling interval, not synchronisation: the test goes on only once the
+/// condition is seen to hold, however long that takes (up to `limit`).
+pub fn wait_for(what: &str, limit: std::time::Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// The kernel's id of the calling thread, from `/proc/thread-self` ("<pid>/task/<tid>").
+pub fn current_tid() -> u32 {
+    let link = std::fs::read_link("/proc/thread-self").expect("read /proc/thread-self");
+    link.file_name()
+        .and_then(|tid| tid.to_str())
+        .and_then(|tid| tid.parse().ok())
+        .expect("a numeric thread id")
+}
+
+/// The scheduler state of one of this process's threads ('R' running, 'S' sleeping, ...), or
+/// `None` once it has exited.
+pub fn thread_state(tid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // "tid (comm) S ...": the comm may hold spaces and parentheses, the state follows the last ')'.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Waits until every thread in `tids` sleeps in the kernel: each announced itself just before
+/// a blocking call, so asleep means blocked inside that call.
+pub fn wait_until_asleep(tids: &[u32]) {
+    wait_for(
+        "threads asleep in their blocking call",
+        std::time::Duration::from_secs(5),
+        || tids.iter().all(|&tid| thread_state(tid) == Some('S')),
+    );
+}
