@@ -122,7 +122,9 @@ fn timer_thread_churn_never_loses_an_alarm() {
                         let out = block_on(h.tell_async(Op::Add(k)));
                         assert!(matches!(out, Err(SubmitError::Timeout(_))), "{i}/{k}");
                         if k % 7 == 0 {
-                            // Let the timer thread find no alarm and exit.
+                            // A pause, not synchronisation: it gives the timer thread a
+                            // chance to find no alarm and exit, so that the next wait restarts
+                            // it. Every wait must time out whether or not it did.
                             thread::sleep(Duration::from_millis(1));
                         }
                     }
