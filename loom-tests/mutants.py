@@ -135,8 +135,8 @@ MUTATIONS = {
     ),
     "reply-does-not-settle-its-waiters-edge": (
         "src/reply.rs",
-        "                            if *edge != 0 {\n                                waits::settle(*edge);\n",
-        "                            if *edge != 0 && false {\n                                waits::settle(*edge);\n",
+        "                    if *edge != 0 {\n                        waits::settle(*edge);\n",
+        "                    if *edge != 0 && false {\n                        waits::settle(*edge);\n",
         "a_worker_whose_wait_was_answered_is_never_taken_for_blocked",
     ),
     "orphaned-worker-drains-before-the-gate-is-quiet": (

@@ -5,7 +5,7 @@ use crate::backpressure::Limit;
 use crate::reply::Slot;
 use crate::shared::Shared;
 use crate::sync::{Arc, Instant};
-use crate::waits::{self, Waiting, WouldDeadlock};
+use crate::waits::WouldDeadlock;
 use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, reply, spare};
 
 /// A cheap, cloneable way to submit commands to a [`SingularQueue`](crate::SingularQueue)
@@ -285,9 +285,16 @@ impl<S: StateMachine> Handle<S> {
         limit: Limit,
         deadline: Option<Instant>,
     ) -> Result<S::Output, CallError<S::Command>> {
-        let (command, waiting) = self.may_wait(command)?;
         let (reply, slot) = spare::pair();
-        slot.watch(&waiting);
+        // Recorded on the slot before the command is sent, so the reply settles it.
+        let _waiting = match slot.wait_for(self.shared.id()) {
+            Ok(waiting) => waiting,
+            Err(WouldDeadlock) => {
+                drop(reply);
+                spare::give_back(slot);
+                return Err(self.refuse_waiting(command));
+            }
+        };
         let outcome = match self.shared.send(command, Some(reply), limit) {
             Err(refused) => Err(refused.into()),
             Ok(()) => match deadline {
@@ -306,19 +313,16 @@ impl<S: StateMachine> Handle<S> {
         outcome
     }
 
-    /// Records that this thread is about to wait for the queue's worker, or refuses if this
-    /// thread is that worker, or a worker the queue waits for: the call would never return.
-    fn may_wait(
-        &self,
-        command: S::Command,
-    ) -> Result<(S::Command, Waiting), CallError<S::Command>> {
-        if self.shared.is_worker() {
-            return Err(self.shared.refuse_call(CallError::Reentrant(command)));
-        }
-        match waits::wait_for(self.shared.id()) {
-            Ok(waiting) => Ok((command, waiting)),
-            Err(WouldDeadlock) => Err(self.shared.refuse_call(CallError::Deadlock(command))),
-        }
+    /// The refusal of a call that would never return: this thread is the queue's worker, or
+    /// a worker that the queue waits for. Told apart only on refusal, so that a call's hot
+    /// path reads the worker mark once.
+    fn refuse_waiting(&self, command: S::Command) -> CallError<S::Command> {
+        let refusal = if self.shared.is_worker() {
+            CallError::Reentrant(command)
+        } else {
+            CallError::Deadlock(command)
+        };
+        self.shared.refuse_call(refusal)
     }
 
     pub(crate) fn shared(&self) -> &Shared<S> {

@@ -68,20 +68,19 @@ impl<T> Reply<T> {
         if let Some(slot) = self.slot.take() {
             let before = {
                 let mut state = slot.state.lock();
-                match &*state {
-                    State::Abandoned => None,
-                    pending => {
-                        // A worker waiting here is no longer blocked, from this moment on,
-                        // even before it runs again (the graph's lock is taken after the
-                        // slot's, never before).
-                        if let State::Pending { edge, .. } = pending {
-                            if *edge != 0 {
-                                waits::settle(*edge);
-                            }
-                        }
-                        slot.done.store(true, Ordering::Release);
-                        Some(std::mem::replace(&mut *state, State::Ready(result)))
+                // A worker waiting here is no longer blocked, from this moment on, even
+                // before it runs again (the graph's lock is taken after the slot's, never
+                // before).
+                if let State::Pending { edge, .. } = &*state {
+                    if *edge != 0 {
+                        waits::settle(*edge);
                     }
+                }
+                if matches!(*state, State::Abandoned) {
+                    None
+                } else {
+                    slot.done.store(true, Ordering::Release);
+                    Some(std::mem::replace(&mut *state, State::Ready(result)))
                 }
             };
             let Some(before) = before else {
@@ -128,17 +127,6 @@ impl<T> Slot<T> {
         let before = std::mem::replace(&mut *self.state.lock(), pending());
         self.done.store(false, Ordering::Relaxed);
         drop(before);
-    }
-
-    /// Records that a worker waits on this slot through wait-for edge `waiting`, so that the
-    /// completion settles the edge at once. For a slot whose reply has not been sent yet.
-    pub(crate) fn watch(&self, waiting: &Waiting) {
-        if waiting.id() == 0 {
-            return;
-        }
-        if let State::Pending { edge, .. } = &mut *self.state.lock() {
-            *edge = waiting.id();
-        }
     }
 
     /// Before this thread waits on the slot for `queue`'s worker: records the wait-for edge
@@ -194,7 +182,7 @@ impl<T> Slot<T> {
             }
             match &mut *state {
                 State::Pending { waker: known, .. } => known.replace(waker),
-                _ => Some(waker),
+                _ => unreachable!("no result was taken, so the slot is pending"),
             }
         };
         drop(replaced);

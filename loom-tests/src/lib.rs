@@ -210,6 +210,22 @@ impl Holding {
     }
 }
 
+/// A [`Holding`] queue of capacity 1 under `policy`, kept full: its worker is held inside
+/// command 1 and command 2 waits in the channel, until `release` is released.
+pub fn held_full_queue(
+    policy: impl singular_queue::Backpressure<u32>,
+) -> (SingularQueue<Holding>, Release) {
+    let release = Release::new();
+    let queue = SingularQueue::builder(Holding::new(&release))
+        .capacity(1)
+        .backpressure(policy)
+        .spawn()
+        .unwrap();
+    queue.tell(1).unwrap(); // held inside `apply`
+    queue.tell(2).unwrap(); // returns once the worker holds 1: the queue is full
+    (queue, release)
+}
+
 impl StateMachine for Holding {
     type Command = u32;
     type Output = ();

@@ -13,8 +13,8 @@ use singular_queue::{
     WaitError,
 };
 use singular_queue_loom_tests::{
-    CountingWaker, DEADLINE, Holding, Log, PANIC, Release, assert_accounted, block_on, check,
-    check_bounded, drop_oldest_queue, queue, quiet_planted_panics, shut_down,
+    CountingWaker, DEADLINE, Log, PANIC, assert_accounted, block_on, check, check_bounded,
+    drop_oldest_queue, held_full_queue, queue, quiet_planted_panics, shut_down,
 };
 use std::future::Future;
 
@@ -261,14 +261,7 @@ fn shutdown_racing_a_submit_applies_it_or_hands_it_back() {
 #[test]
 fn block_for_racing_the_worker_is_accepted_or_timed_out_never_both() {
     check("block_for_racing_the_worker_...", || {
-        let release = Release::new();
-        let queue = SingularQueue::builder(Holding::new(&release))
-            .capacity(1)
-            .backpressure(BlockFor(DEADLINE))
-            .spawn()
-            .unwrap();
-        queue.tell(1).unwrap(); // held inside `apply`
-        queue.tell(2).unwrap(); // returns once the worker holds 1: the queue is full
+        let (queue, release) = held_full_queue(BlockFor(DEADLINE));
         // The worker is let go while the submit below waits: room comes in time, or not.
         let releaser = thread::spawn(move || release.release());
         let outcome = queue.tell(3);

@@ -15,8 +15,8 @@ use singular_queue::{
     Backpressure, BatchInfo, Decision, Load, ReplyMode, SingularQueue, StateMachine, SubmitError,
 };
 use singular_queue_loom_tests::{
-    CountingWaker, DEADLINE, Holding, PREEMPTION_BOUND, Release, assert_accounted, block_on,
-    check_bounded, queue, shut_down,
+    CountingWaker, DEADLINE, PREEMPTION_BOUND, assert_accounted, block_on, check_bounded,
+    held_full_queue, queue, shut_down,
 };
 
 type Task = Pin<Box<dyn Future<Output = Result<(), SubmitError<u32>>>>>;
@@ -154,14 +154,7 @@ fn per_call_limits_and_a_custom_policy_refuse_each_command_under_its_own_name() 
         "per_call_limits_and_a_custom_policy_...",
         PREEMPTION_BOUND,
         || {
-            let release = Release::new();
-            let queue = SingularQueue::builder(Holding::new(&release))
-                .capacity(1)
-                .backpressure(ShedOdd)
-                .spawn()
-                .unwrap();
-            queue.tell(1).unwrap(); // held inside `apply`
-            queue.tell(2).unwrap(); // returns once the worker holds 1: the queue is full
+            let (queue, release) = held_full_queue(ShedOdd);
             let refusals = [
                 (12, queue.try_tell(12), false),
                 (14, queue.tell_timeout(14, DEADLINE), true),
@@ -267,13 +260,7 @@ fn a_shutdown_wakes_waiting_tasks_at_once_even_while_the_worker_is_busy() {
         "a_shutdown_wakes_waiting_tasks_at_once_even_while_the_worker_is_busy",
         PREEMPTION_BOUND,
         || {
-            let release = Release::new();
-            let queue = SingularQueue::builder(Holding::new(&release))
-                .capacity(1)
-                .spawn()
-                .unwrap();
-            queue.tell(1).unwrap();
-            queue.tell(2).unwrap(); // returns once the worker holds 1: the queue is full
+            let (queue, release) = held_full_queue(singular_queue::Block);
             let handle = queue.handle();
             let mut task: Task = Box::pin(async move { handle.tell_async(3).await });
             let woken = waker();
