@@ -2,7 +2,7 @@
 
 use static_assertions::{assert_impl_all, assert_not_impl_any};
 
-use crate::{Handle, SingularQueue, StateMachine, Ticket};
+use crate::{Handle, ManualQueue, SingularQueue, StateMachine, Ticket};
 
 /// The smallest state machine, to name concrete types in the assertions below.
 struct Unit;
@@ -17,6 +17,8 @@ assert_impl_all!(Handle<Unit>: Send, Sync, Clone);
 assert_impl_all!(Ticket<()>: Send);
 assert_impl_all!(SingularQueue<Unit>: Send);
 assert_not_impl_any!(SingularQueue<Unit>: Clone);
+// A hand-stepped queue is served by the thread that built it.
+assert_not_impl_any!(ManualQueue<Unit>: Send, Sync, Clone);
 
 /// The same guarantees for every state machine and output, not only `Unit`: this compiles only
 /// if they hold generically.

@@ -6,7 +6,7 @@ use crate::shared::{Shared, SubmitConfig};
 use crate::sync::channel;
 use crate::sync::{Arc, thread};
 use crate::worker::{Worker, WorkerConfig};
-use crate::{Handle, OnPanic, ReplyMode, SingularQueue, StateMachine, WaitStrategy};
+use crate::{Handle, ManualQueue, OnPanic, ReplyMode, SingularQueue, StateMachine, WaitStrategy};
 
 /// The capacity a queue gets unless [`Builder::capacity`] says otherwise.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -195,13 +195,51 @@ impl<S: StateMachine> Builder<S> {
                 "a thread name must not contain a NUL byte",
             ));
         }
+        let name = self.thread_name.clone();
+        let (handle, worker) = self.build();
+        let thread = thread::Builder::new()
+            .name(name)
+            .spawn(move || worker.run())?;
+        Ok(SingularQueue::new_running(handle, thread))
+    }
+
+    /// Builds the queue without a worker thread, for deterministic tests: this thread runs the
+    /// worker's code when it calls [`ManualQueue::step`]. `on_start` runs here, now. Every
+    /// setting applies but [`thread_name`](Builder::thread_name).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{DropOldest, SingularQueue, StateMachine, WaitError};
+    /// # struct Log(Vec<u32>);
+    /// # impl StateMachine for Log {
+    /// #     type Command = u32;
+    /// #     type Output = usize;
+    /// #     fn apply(&mut self, n: u32) -> usize { self.0.push(n); self.0.len() }
+    /// # }
+    ///
+    /// let mut queue = SingularQueue::builder(Log(Vec::new()))
+    ///     .capacity(2)
+    ///     .backpressure(DropOldest)
+    ///     .manual();
+    /// let oldest = queue.submit(1).unwrap();
+    /// queue.tell(2).unwrap();
+    /// queue.tell(3).unwrap(); // full: evicts 1
+    /// assert_eq!(oldest.wait(), Err(WaitError::Dropped));
+    /// queue.run_until_idle();
+    /// assert_eq!(queue.state().0, [2, 3]);
+    /// ```
+    pub fn manual(self) -> ManualQueue<S> {
+        let (handle, worker) = self.build();
+        ManualQueue::new(handle, worker)
+    }
+
+    /// The queue's shared part and its worker, not yet running.
+    fn build(self) -> (Handle<S>, Worker<S>) {
         let (tx, rx) = channel::bounded(self.submit.capacity);
         let shared = Arc::new(Shared::new((tx, rx.clone()), self.submit));
         let worker = Worker::new(self.state, rx, Arc::clone(&shared), self.worker);
-        let thread = thread::Builder::new()
-            .name(self.thread_name)
-            .spawn(move || worker.run())?;
-        Ok(SingularQueue::new_running(Handle::new(shared), thread))
+        (Handle::new(shared), worker)
     }
 }
 

@@ -199,10 +199,7 @@ impl<S: StateMachine> SingularQueue<S> {
     /// stops it without waiting (see [Dropping the queue](SingularQueue#dropping-the-queue)).
     pub fn shutdown(mut self) -> Result<S, Poisoned<S>> {
         let exit = self.stop(false).unwrap_or_else(|| cannot_wait("shutdown"));
-        match exit.poison {
-            None => Ok(exit.state),
-            Some(message) => Err(Poisoned::new(exit.state, exit.unapplied, message)),
-        }
+        exit.into_state()
     }
 
     /// Stops accepting commands and stops the worker after the command it is applying.
@@ -222,10 +219,7 @@ impl<S: StateMachine> SingularQueue<S> {
         let exit = self
             .stop(true)
             .unwrap_or_else(|| cannot_wait("shutdown_now"));
-        match exit.poison {
-            None => Ok((exit.state, exit.unapplied)),
-            Some(message) => Err(Poisoned::new(exit.state, exit.unapplied, message)),
-        }
+        exit.into_parts()
     }
 
     /// Stops the worker and joins it, or, where waiting for the worker would never end (on the

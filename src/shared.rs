@@ -368,10 +368,7 @@ impl<S: StateMachine> Shared<S> {
     /// message. Every command accepted before this returns is ahead of `Stop` in the channel.
     /// Not on the worker itself, which would wait for room only it can make.
     pub(crate) fn close_and_stop(&self, now: bool) {
-        if now {
-            self.stop_now.store(true, Ordering::Release);
-        }
-        self.close();
+        self.close_for_owner(now);
         self.gate.wait_quiet();
         // The worker catches every panic of user code, so it is alive to receive this.
         let _ = self.tx.send(Message::Stop);
@@ -380,14 +377,20 @@ impl<S: StateMachine> Shared<S> {
     /// Closes the queue for an owner that cannot wait for the worker: the worker finishes on
     /// its own (applying, or setting aside if `now`, what was accepted) and drops the state.
     pub(crate) fn close_and_orphan(&self, now: bool) {
-        if now {
-            self.stop_now.store(true, Ordering::Release);
-        }
         self.orphaned.store(true, Ordering::Release);
-        self.close();
+        self.close_for_owner(now);
         // A nudge for a worker asleep on an empty channel; if the channel is full, the worker
         // is busy and checks the flag after its batch.
         let _ = self.tx.try_send(Message::Stop);
+    }
+
+    /// Closes the queue for its owner; if `now`, the worker sets aside every command it takes
+    /// from then on instead of applying it.
+    pub(crate) fn close_for_owner(&self, now: bool) {
+        if now {
+            self.stop_now.store(true, Ordering::Release);
+        }
+        self.close();
     }
 
     /// Test-only: sends the worker a message that makes its loop panic.

@@ -12,8 +12,12 @@
 //! woken but not yet scheduled would be taken for blocked, and a call to it refused). Threads
 //! that are not workers never appear in the graph: nothing waits for them, so they cannot
 //! close a cycle, and they pay one thread-local read.
+//!
+//! A thread may serve more than one queue: the thread that owns hand-stepped queues (see
+//! `ManualQueue`) is the worker of each of them, and may be a spawned queue's worker too (a
+//! manual queue built inside `apply`). Its waits are edges out of every queue it serves.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 
 use crate::sync::Mutex;
 use crate::sync::thread::thread_local;
@@ -22,13 +26,14 @@ use crate::sync::thread::thread_local;
 pub(crate) type QueueId = usize;
 
 thread_local! {
-    /// The queue whose worker runs on this thread, or 0.
+    /// The queues whose worker this thread is: none on most threads.
     // loom's `thread_local!` does not accept a `const { }` initialiser.
     #[allow(clippy::missing_const_for_thread_local)]
-    static WORKER_OF: Cell<QueueId> = Cell::new(0);
+    static SERVES: RefCell<Vec<QueueId>> = RefCell::new(Vec::new());
 }
 
-/// An edge of the graph: the worker of `from` waits for the worker of `to`.
+/// An edge of the graph: the worker of `from` waits for the worker of `to`. One wait of a
+/// thread that serves several queues is one edge from each, all with the same id.
 struct Edge {
     id: u64,
     from: QueueId,
@@ -52,25 +57,27 @@ pub(crate) fn id_of<T>(queue: &T) -> QueueId {
 
 /// Marks the current thread as the worker of `queue`.
 pub(crate) fn mark_worker(queue: QueueId) {
-    WORKER_OF.with(|worker_of| worker_of.set(queue));
+    with_served(|served| served.push(queue));
+}
+
+/// The current thread no longer serves `queue` (a hand-stepped queue that was dropped).
+pub(crate) fn unmark_worker(queue: QueueId) {
+    with_served(|served| served.retain(|&served| served != queue));
 }
 
 /// Whether the current thread is the worker of `queue`.
 pub(crate) fn is_worker(queue: QueueId) -> bool {
-    worker_of() == Some(queue)
+    with_served(|served| served.contains(&queue)).unwrap_or(false)
 }
 
 /// Whether the current thread is a queue's worker.
 pub(crate) fn on_a_worker() -> bool {
-    worker_of().is_some()
+    with_served(|served| !served.is_empty()).unwrap_or(false)
 }
 
-/// The queue whose worker the current thread is, if any (`None` at thread exit too).
-fn worker_of() -> Option<QueueId> {
-    WORKER_OF
-        .try_with(Cell::get)
-        .ok()
-        .filter(|&queue| queue != 0)
+/// Runs `f` on the queues this thread serves; `None` at thread exit, when it serves none.
+fn with_served<R>(f: impl FnOnce(&mut Vec<QueueId>) -> R) -> Option<R> {
+    SERVES.try_with(|served| f(&mut served.borrow_mut())).ok()
 }
 
 /// The edge "this worker waits for a queue", removed when dropped (or settled earlier by the
@@ -104,14 +111,15 @@ pub(crate) struct WouldDeadlock;
 /// A worker can wait on more than one queue at once (a wait nested in user code that runs
 /// while it waits, such as `on_evict`), so the walk follows every edge out of each queue.
 pub(crate) fn wait_for(target: QueueId) -> Result<Waiting, WouldDeadlock> {
-    let Some(me) = worker_of() else {
+    let mine = with_served(|served| served.clone()).unwrap_or_default();
+    if mine.is_empty() {
         return Ok(Waiting::none());
-    };
+    }
     let mut graph = GRAPH.lock();
     let mut frontier = vec![target];
     let mut seen = Vec::new();
     while let Some(queue) = frontier.pop() {
-        if queue == me {
+        if mine.contains(&queue) {
             return Err(WouldDeadlock);
         }
         if seen.contains(&queue) {
@@ -123,11 +131,12 @@ pub(crate) fn wait_for(target: QueueId) -> Result<Waiting, WouldDeadlock> {
     }
     let id = graph.next_id;
     graph.next_id += 1;
-    graph.edges.push(Edge {
+    let edges = mine.into_iter().map(|from| Edge {
         id,
-        from: me,
+        from,
         to: target,
     });
+    graph.edges.extend(edges);
     Ok(Waiting { id })
 }
 

@@ -8,7 +8,7 @@ use crate::sync::channel::{Receiver, TryRecvError};
 use crate::sync::{Arc, Instant};
 use crate::wait::Backoff;
 use crate::waits;
-use crate::{BatchInfo, ReplyMode, StateMachine, WaitError};
+use crate::{BatchInfo, Poisoned, ReplyMode, StateMachine, WaitError};
 
 /// How the worker runs, as the builder set it.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +47,21 @@ pub(crate) struct Exit<S: StateMachine> {
     pub(crate) poison: Option<String>,
 }
 
+impl<S: StateMachine> Exit<S> {
+    /// The state, or the poison with everything the worker held.
+    pub(crate) fn into_state(self) -> Result<S, Poisoned<S>> {
+        self.into_parts().map(|(state, _)| state)
+    }
+
+    /// The state and the commands set aside, or the poison with the same.
+    pub(crate) fn into_parts(self) -> Result<(S, Vec<S::Command>), Poisoned<S>> {
+        match self.poison {
+            None => Ok((self.state, self.unapplied)),
+            Some(message) => Err(Poisoned::new(self.state, self.unapplied, message)),
+        }
+    }
+}
+
 impl<S: StateMachine> Worker<S> {
     pub(crate) fn new(
         state: S,
@@ -68,18 +83,11 @@ impl<S: StateMachine> Worker<S> {
     /// Runs batch after batch until the shutdown's `Stop` message, then hands everything back;
     /// or, if the owner left the queue to finish on its own, drops it all here instead.
     pub(crate) fn run(mut self) -> Option<Exit<S>> {
-        waits::mark_worker(self.shared.id());
-        self.run_hook(S::on_start);
+        self.start();
         self.serve();
-        if self.poison.is_none() {
-            self.run_hook(S::on_stop);
-        }
-        let exit = Exit {
-            state: self.state,
-            unapplied: self.unapplied,
-            poison: self.poison,
-        };
-        if self.shared.is_orphaned() {
+        let orphaned = self.shared.is_orphaned();
+        let exit = self.exit();
+        if orphaned {
             // Nobody will join this thread: the state's and the commands' `Drop` is user code.
             let _ = on_panic::catch(move || drop(exit));
             return None;
@@ -87,20 +95,73 @@ impl<S: StateMachine> Worker<S> {
         Some(exit)
     }
 
+    /// Marks this thread as the queue's worker and runs `on_start`.
+    pub(crate) fn start(&mut self) {
+        waits::mark_worker(self.shared.id());
+        self.run_hook(S::on_start);
+    }
+
+    /// Runs `on_stop` (unless the state is poisoned) and hands everything back.
+    fn exit(mut self) -> Exit<S> {
+        if self.poison.is_none() {
+            self.run_hook(S::on_stop);
+        }
+        Exit {
+            state: self.state,
+            unapplied: self.unapplied,
+            poison: self.poison,
+        }
+    }
+
     /// Serves the channel until `Stop`. A panic here is the crate's own (user code is caught
     /// where it runs): the state is poisoned and the worker finishes on its own, so that no
     /// caller is left waiting on a dead worker.
     fn serve(&mut self) {
-        let ending = on_panic::catch(|| self.run_batches()).unwrap_or_else(|message| {
-            self.fail_pending(&message);
-            self.poison(format!("singular-queue internal error: {message}"));
-            Ending::Alone
-        });
+        let ending = self.guarded(Self::run_batches).unwrap_or(Ending::Alone);
         if ending == Ending::Alone && on_panic::catch(|| self.finish_alone()).is_err() {
             // A second internal failure: the gate is closed, so no new command comes in, but
             // what is left in the channel stays there until the queue is dropped.
             self.shared.close();
         }
+    }
+
+    /// Runs `f`, and if the crate's own code panics in it, tells the callers whose replies it
+    /// held and poisons the state.
+    fn guarded<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> Option<R> {
+        match on_panic::catch(|| f(self)) {
+            Ok(done) => Some(done),
+            Err(message) => {
+                self.fail_pending(&message);
+                self.poison(format!("singular-queue internal error: {message}"));
+                None
+            }
+        }
+    }
+
+    /// A hand-stepped queue's step: one batch of what is already waiting, if anything is.
+    /// Returns how many commands it took.
+    pub(crate) fn step(&mut self) -> usize {
+        let Ok(first) = self.rx.try_recv() else {
+            return 0;
+        };
+        self.guarded(|worker| worker.run_batch(first).0)
+            .unwrap_or(1)
+    }
+
+    /// A hand-stepped queue's shutdown: closes it, serves (or, if `now`, sets aside) every
+    /// command accepted, runs `on_stop` and hands everything back. Nothing waits for another
+    /// thread but a submitter mid-send, which never waits inside the gate.
+    pub(crate) fn finish(mut self, now: bool) -> Exit<S> {
+        self.shared.close_for_owner(now);
+        if self.guarded(Self::finish_alone).is_none() {
+            self.shared.close();
+        }
+        self.exit()
+    }
+
+    /// The state, between steps.
+    pub(crate) fn state(&self) -> &S {
+        &self.state
     }
 
     fn run_batches(&mut self) -> Ending {
@@ -113,7 +174,7 @@ impl<S: StateMachine> Worker<S> {
             let Some(first) = self.receive() else {
                 return Ending::Stop;
             };
-            if let Some(ending) = self.run_batch(first) {
+            if let (_, Some(ending)) = self.run_batch(first) {
                 return ending;
             }
         }
@@ -131,8 +192,9 @@ impl<S: StateMachine> Worker<S> {
     }
 
     /// Takes `first` and every command already waiting, up to `max_batch`, and ends the
-    /// batch. Returns how the worker should end if the batch met a `Stop`.
-    fn run_batch(&mut self, first: Message<S>) -> Option<Ending> {
+    /// batch. Returns how many commands it took, and how the worker should end if the batch
+    /// met a `Stop`.
+    fn run_batch(&mut self, first: Message<S>) -> (usize, Option<Ending>) {
         let mut next = Some(first);
         let (mut taken, mut applied) = (0, 0);
         while let Some(message) = next.take() {
@@ -147,11 +209,12 @@ impl<S: StateMachine> Worker<S> {
                 // `Stop` is the channel's last message when the owner sent it after the gate
                 // went quiet; an orphaned queue's `Stop` is only a nudge to look at the flag.
                 self.end_batch(taken, applied, 0);
-                return Some(if self.shared.is_orphaned() {
+                let ending = if self.shared.is_orphaned() {
                     Ending::Alone
                 } else {
                     Ending::Stop
-                });
+                };
+                return (taken, Some(ending));
             };
             self.shared.slot_freed();
             self.record_queue_time(enqueued);
@@ -174,7 +237,7 @@ impl<S: StateMachine> Worker<S> {
             0
         };
         self.end_batch(taken, applied, remaining);
-        None
+        (taken, None)
     }
 
     /// Waits for the next message: spinning first, as the wait strategy allows, because a
