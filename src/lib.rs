@@ -212,6 +212,7 @@ mod gate;
 mod handle;
 mod manual;
 mod message;
+pub mod model;
 mod on_panic;
 mod poisoned;
 mod queue;

@@ -18,12 +18,28 @@ use std::cell::RefCell;
 use crate::reply::{self, Reply, Slot};
 use crate::sync::Arc;
 use crate::sync::thread::thread_local;
+use crate::sync::unwinding_out_of_a_model;
 
 thread_local! {
     /// An `Option<Arc<Slot<T>>>` for the output type `T` of this thread's last call.
     // loom's `thread_local!` does not accept a `const { }` initialiser.
     #[allow(clippy::missing_const_for_thread_local)]
-    static SPARE: RefCell<Option<Box<dyn Any>>> = RefCell::new(None);
+    static SPARE: Spare = Spare(RefCell::new(None));
+}
+
+/// The thread-local's value: dropped with the thread, or leaked when that would be outside a
+/// loom model.
+struct Spare(RefCell<Option<Box<dyn Any>>>);
+
+impl Drop for Spare {
+    /// Under loom, a model that fails unwinds its main thread after the model is over: a slot
+    /// built of loom's primitives cannot be dropped then (loom would abort the whole test
+    /// binary), so it is leaked, and the failed model fails its test as any other would.
+    fn drop(&mut self) {
+        if unwinding_out_of_a_model() {
+            std::mem::forget(self.0.get_mut().take());
+        }
+    }
 }
 
 /// A connected reply and slot for a blocking call: the thread's spare slot if nobody else can
@@ -71,7 +87,7 @@ fn take<T: Send + 'static>() -> Option<Arc<Slot<T>>> {
 /// Runs `f` on the thread's spare; `None` once the thread-local is gone (at thread exit).
 fn with_spare<R>(f: impl FnOnce(&mut Option<Box<dyn Any>>) -> Option<R>) -> Option<R> {
     SPARE
-        .try_with(|spare| f(&mut spare.borrow_mut()))
+        .try_with(|spare| f(&mut spare.0.borrow_mut()))
         .ok()
         .flatten()
 }

@@ -40,6 +40,29 @@ mod imp {
 
     /// The `Arc` that `std::task::Wake` takes: std's, under loom too.
     pub(crate) use std::sync::Arc as WakerArc;
+
+    /// Whether a value being dropped now would be dropped outside the loom model it was
+    /// made in: never, without loom.
+    pub(crate) fn unwinding_out_of_a_model() -> bool {
+        false
+    }
+
+    /// What `singular_queue::model` hands to users' code: std's primitives.
+    pub(crate) mod public {
+        pub(crate) mod sync {
+            pub use std::sync::{Arc, Condvar, Mutex, MutexGuard, atomic};
+        }
+        pub(crate) mod thread {
+            pub use std::thread::{JoinHandle, spawn, yield_now};
+        }
+    }
+
+    /// Without loom, a model runs once, on real threads: one interleaving, the one the
+    /// machine happens to choose.
+    pub(crate) fn run_model(_bound: usize, model: impl Fn() + Sync + Send + 'static) -> usize {
+        model();
+        1
+    }
 }
 
 #[cfg(singular_queue_loom)]
@@ -73,6 +96,37 @@ mod imp {
 
     /// The `Arc` that `std::task::Wake` takes: std's, under loom too.
     pub(crate) use std::sync::Arc as WakerArc;
+
+    /// Whether a value being dropped now would be dropped outside the loom model it was made
+    /// in: a thread-local of a model's thread that unwinds from a failed model.
+    pub(crate) fn unwinding_out_of_a_model() -> bool {
+        std::thread::panicking()
+    }
+
+    /// What `singular_queue::model` hands to users' code: loom's primitives.
+    pub(crate) mod public {
+        pub(crate) mod sync {
+            pub use loom::sync::{Arc, Condvar, Mutex, MutexGuard, atomic};
+        }
+        pub(crate) mod thread {
+            pub use loom::thread::{JoinHandle, spawn, yield_now};
+        }
+    }
+
+    /// Explores every interleaving of `model` with at most `bound` preemptions (or
+    /// `LOOM_MAX_PREEMPTIONS`, if set); returns how many it ran.
+    pub(crate) fn run_model(bound: usize, model: impl Fn() + Sync + Send + 'static) -> usize {
+        // Counted with std's atomics: not part of what loom explores.
+        let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&runs);
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = builder.preemption_bound.or(Some(bound));
+        builder.check(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            model();
+        });
+        runs.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// A process-wide value, made on first use: a `LazyLock` normally, and under loom a

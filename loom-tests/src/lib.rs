@@ -17,27 +17,19 @@ use std::future::Future;
 pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The preemption bound used unless `LOOM_MAX_PREEMPTIONS` says otherwise.
-pub const PREEMPTION_BOUND: usize = 3;
+pub const PREEMPTION_BOUND: usize = singular_queue::model::DEFAULT_PREEMPTION_BOUND;
 
 /// Runs `model` under loom and reports how many interleavings it explored.
 pub fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
     check_bounded(name, PREEMPTION_BOUND, model);
 }
 
-/// As [`check`], with `bound` preemptions unless `LOOM_MAX_PREEMPTIONS` says otherwise.
+/// As [`check`], with `bound` preemptions unless `LOOM_MAX_PREEMPTIONS` says otherwise: the
+/// runner users get, [`singular_queue::model::check_bounded`].
 pub fn check_bounded(name: &str, bound: usize, model: impl Fn() + Sync + Send + 'static) {
-    // Counted outside the model, with std's atomics: not part of what loom explores.
-    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = std::sync::Arc::clone(&iterations);
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = builder.preemption_bound.or(Some(bound));
-    let bound = builder.preemption_bound;
-    builder.check(move || {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        model();
-    });
-    let explored = iterations.load(std::sync::atomic::Ordering::Relaxed);
-    println!("loom model {name}: {explored} iterations, preemption bound {bound:?}");
+    let explored = singular_queue::model::check_bounded(bound, model);
+    let bound = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| bound.to_string());
+    println!("loom model {name}: {explored} iterations, preemption bound {bound}");
 }
 
 /// Silences the report of the panics the models cause on purpose. Reports every other panic
