@@ -272,6 +272,49 @@ MUTATIONS = {
         "                drop(message);\n                Offered::Done(Ok(()))\n            }",
         "reject_at_capacity_one_applies_or_hands_back_each_command",
     ),
+    # A refused offer takes its `submitted` count back without waking those waiting for
+    # quiet, who saw it as a submit under way.
+    "refused-offer-does-not-wake-quiet-waiters": (
+        "src/shared.rs",
+        "                // A thread waiting for quiet may have seen this submit as under way.\n"
+        "                self.quiet.wake_all_after_change();\n",
+        "",
+        "waiting_until_quiet_racing_a_refused_submit_returns_once_everything_accepted_is_served",
+    ),
+    "served-batch-does-not-wake-quiet-waiters": (
+        "src/shared.rs",
+        "self.counters.worker.served.bump(taken as u64);\n        self.quiet.wake_all_after_change();",
+        "self.counters.worker.served.bump(taken as u64);",
+        "waiting_until_quiet_racing_a_refused_submit_returns_once_everything_accepted_is_served",
+    ),
+    "batch-served-before-its-replies": (
+        [
+            ("src/worker.rs",
+             "        counters.max_batch.raise(taken as u64);\n",
+             "        counters.max_batch.raise(taken as u64);\n        self.shared.batch_served(taken);\n"),
+            ("src/worker.rs",
+             "            Some(message) => self.fail_pending(&message),\n        }\n        self.shared.batch_served(taken);",
+             "            Some(message) => self.fail_pending(&message),\n        }"),
+        ],
+        "quiet_comes_only_after_the_batch_is_committed_and_answered",
+    ),
+    "quiet-reads-submitted-before-the-done-counts": (
+        "src/stats.rs",
+        "        let done = self.worker.served.get() + self.submit.evictions_told.get();\n"
+        "        done >= self.submit.submitted.get()",
+        "        let submitted = self.submit.submitted.get();\n"
+        "        crate::sync::spin_hint();\n"
+        "        self.worker.served.get() + self.submit.evictions_told.get() >= submitted",
+        "an_eviction_done_first_never_passes_for_an_earlier_command_served",
+    ),
+    # The waiter for quiet reads the counters without the fence that orders its registration
+    # before them: it and the worker can each miss the other's write.
+    "quiet-waiter-looks-without-the-fence": (
+        "src/room.rs",
+        "            fence(Ordering::SeqCst);\n            if let Some(done) = ready() {",
+        "            if let Some(done) = ready() {",
+        "quiet_comes_only_after_the_batch_is_committed_and_answered",
+    ),
     # A hand-stepped queue's shutdown closes it but serves nothing that was waiting.
     "manual-shutdown-skips-what-is-waiting": (
         "src/worker.rs",

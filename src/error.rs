@@ -373,3 +373,20 @@ impl<T> fmt::Display for CallError<T> {
 }
 
 impl<T> Error for CallError<T> {}
+
+/// A wait that could never end was refused: the queue it waits for is this thread's own (a
+/// worker, or the owner of a [`ManualQueue`](crate::ManualQueue)), or that queue's worker
+/// waits, through a chain of queues, for this thread.
+///
+/// Returned by [`Handle::wait_until_quiet`](crate::Handle::wait_until_quiet). The command-
+/// carrying errors say the same with their `Deadlock` variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WouldDeadlock;
+
+impl fmt::Display for WouldDeadlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(WOULD_DEADLOCK)
+    }
+}
+
+impl Error for WouldDeadlock {}

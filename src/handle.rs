@@ -5,8 +5,7 @@ use crate::backpressure::Limit;
 use crate::reply::Slot;
 use crate::shared::Shared;
 use crate::sync::{Arc, Instant};
-use crate::waits::WouldDeadlock;
-use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, reply, spare};
+use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, WouldDeadlock, reply, spare};
 
 /// A cheap, cloneable way to submit commands to a [`SingularQueue`](crate::SingularQueue)
 /// from any thread.
@@ -260,6 +259,66 @@ impl<S: StateMachine> Handle<S> {
     /// Whether the queue has stopped accepting commands.
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed()
+    }
+
+    /// Blocks until the queue is quiet: every command it accepted has been served (applied
+    /// or set aside, its batch's `on_batch_end` run and its reply delivered) or evicted (its
+    /// submitter told and `on_evict` run), and no submit is under way. For tests: submit from
+    /// many threads, join them, wait until quiet, then assert, with no sleep in between.
+    ///
+    /// The queue is quiet once nothing is in flight; under steady load that may not happen
+    /// until the load stops. A queue whose worker has finished (shut down) is quiet.
+    ///
+    /// # Errors
+    ///
+    /// [`WouldDeadlock`] at once, if the queue is not quiet and this thread is the one that
+    /// would have to serve it: the queue's worker (inside `apply` or a hook), the owner of a
+    /// [`ManualQueue`](crate::ManualQueue) (step it instead), or a worker that the queue waits
+    /// for through a chain of queues.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use std::thread;
+    /// use singular_queue::{SingularQueue, StateMachine};
+    ///
+    /// /// Publishes its total for readers on other threads.
+    /// struct Published(Arc<AtomicU64>);
+    ///
+    /// impl StateMachine for Published {
+    ///     type Command = u64;
+    ///     type Output = ();
+    ///     fn apply(&mut self, add: u64) {
+    ///         self.0.fetch_add(add, Ordering::Release);
+    ///     }
+    /// }
+    ///
+    /// let total = Arc::new(AtomicU64::new(0));
+    /// let queue = SingularQueue::new(Published(Arc::clone(&total)));
+    /// thread::scope(|scope| {
+    ///     for _ in 0..4 {
+    ///         let handle = queue.handle();
+    ///         scope.spawn(move || (0..100).for_each(|_| handle.tell(1).unwrap()));
+    ///     }
+    /// });
+    /// queue.wait_until_quiet().unwrap();
+    /// assert_eq!(total.load(Ordering::Acquire), 400);
+    /// ```
+    pub fn wait_until_quiet(&self) -> Result<(), WouldDeadlock> {
+        self.shared.wait_until_quiet(None).map(|_| ())
+    }
+
+    /// Like [`wait_until_quiet`](Handle::wait_until_quiet), for at most `timeout`: `Ok(true)`
+    /// if the queue became quiet, `Ok(false)` if the time ran out first.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_until_quiet`](Handle::wait_until_quiet).
+    pub fn wait_until_quiet_timeout(&self, timeout: Duration) -> Result<bool, WouldDeadlock> {
+        let deadline = Instant::now().checked_add(timeout);
+        self.shared.wait_until_quiet(deadline)
     }
 
     fn submit_with(

@@ -232,7 +232,7 @@ mod worker;
 pub use backpressure::{Backpressure, Block, BlockFor, Decision, DropOldest, Load, Reject};
 pub use batch::{BatchInfo, ReplyMode};
 pub use builder::{Builder, DEFAULT_CAPACITY, DEFAULT_MAX_BATCH, MAX_CAPACITY};
-pub use error::{CallError, SubmitError, WaitError};
+pub use error::{CallError, SubmitError, WaitError, WouldDeadlock};
 pub use handle::Handle;
 pub use manual::ManualQueue;
 pub use on_panic::OnPanic;

@@ -3,9 +3,11 @@ use std::panic::resume_unwind;
 use std::time::Duration;
 
 use crate::sync::thread::JoinHandle;
-use crate::waits::{self, WouldDeadlock};
+use crate::waits;
 use crate::worker::Exit;
-use crate::{Builder, CallError, Handle, Poisoned, StateMachine, Stats, SubmitError, Ticket};
+use crate::{
+    Builder, CallError, Handle, Poisoned, StateMachine, Stats, SubmitError, Ticket, WouldDeadlock,
+};
 
 /// A state machine running on its own thread, applying the commands submitted to it one at a
 /// time, in the order it accepted them.
@@ -181,6 +183,16 @@ impl<S: StateMachine> SingularQueue<S> {
     /// Same as [`Handle::stats`].
     pub fn stats(&self) -> Stats {
         self.handle.stats()
+    }
+
+    /// Same as [`Handle::wait_until_quiet`].
+    pub fn wait_until_quiet(&self) -> Result<(), WouldDeadlock> {
+        self.handle.wait_until_quiet()
+    }
+
+    /// Same as [`Handle::wait_until_quiet_timeout`].
+    pub fn wait_until_quiet_timeout(&self, timeout: Duration) -> Result<bool, WouldDeadlock> {
+        self.handle.wait_until_quiet_timeout(timeout)
     }
 
     /// Stops accepting commands, applies every command already accepted, runs `on_stop`,

@@ -2,11 +2,12 @@
 
 use std::task::{Context, Poll, Waker};
 
+use crate::WouldDeadlock;
 use crate::on_panic;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Condvar, Instant, Mutex};
 use crate::wait::Backoff;
-use crate::waits::{self, QueueId, Waiting, WouldDeadlock};
+use crate::waits::{self, QueueId, Waiting};
 use crate::{WaitError, WaitStrategy};
 
 /// The worker's end of a reply: completes the slot once. Dropping it unused tells the waiter

@@ -18,7 +18,7 @@
 use std::task::{Wake, Waker};
 
 use crate::on_panic;
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicUsize, Ordering, fence};
 use crate::sync::{Condvar, Instant, Mutex, WakerArc};
 
 pub(crate) struct Room {
@@ -69,7 +69,48 @@ impl Room {
         }
     }
 
-    /// Wakes every registered submitter: a slot has just been freed, or the queue closed.
+    /// Waits on this thread until `ready` yields a value, or `deadline` passes (`None`).
+    /// `ready` is tried after each registration: whatever it waits for that happens in
+    /// between finds the waker registered, and wakes this thread to try again.
+    pub(crate) fn wait_until<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        let signal = Signal::new();
+        let waker = Waker::from(WakerArc::clone(&signal));
+        let mut registration = self.registration();
+        // Whether a timed wait reported its deadline passed, by the clock it waited on.
+        let mut expired = false;
+        loop {
+            registration.register(&waker);
+            // Pairs with the fence in `wake_all_after_change`: of a waiter that registers then
+            // looks, and a thread that changes what it looks at then reads `waiting`, at least
+            // one sees the other's write.
+            fence(Ordering::SeqCst);
+            if let Some(done) = ready() {
+                return Some(done);
+            }
+            if expired || deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return None;
+            }
+            expired = signal.wait(deadline);
+        }
+    }
+
+    /// Wakes every registered waiter after a change that a waiter in [`wait_until`] looks at
+    /// and that was published without a lock the waiter also takes (an atomic counter): the
+    /// fence orders the change before the read of `waiting`, so a waiter that registered
+    /// after that read sees the change.
+    ///
+    /// [`wait_until`]: Room::wait_until
+    pub(crate) fn wake_all_after_change(&self) {
+        fence(Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    /// Wakes every registered waiter: a slot has just been freed, or the queue closed. A
+    /// slot is freed under the channel's lock, which a waiter's next try takes too.
     pub(crate) fn wake_all(&self) {
         if self.waiting.load(Ordering::Acquire) == 0 {
             return;

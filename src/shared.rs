@@ -2,21 +2,21 @@
 
 use crate::backpressure::{Backpressure, Decision, Limit, Load};
 use std::future::poll_fn;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::gate::Gate;
 use crate::message::Message;
 use crate::reply::Reply;
-use crate::room::{Room, Signal};
+use crate::room::Room;
 use crate::stats::{Counters, Padded};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::channel::{Receiver, Sender, TrySendError};
-use crate::sync::{Instant, WakerArc, spin_hint};
+use crate::sync::{Instant, spin_hint};
 use crate::timer::Alarm;
 use crate::wait::Backoff;
 use crate::waits::{self, QueueId};
-use crate::{CallError, StateMachine, Stats, SubmitError, WaitError, WaitStrategy};
+use crate::{CallError, StateMachine, Stats, SubmitError, WaitError, WaitStrategy, WouldDeadlock};
 
 /// Receives each command that [`DropOldest`](crate::DropOldest) evicts.
 pub(crate) type OnEvict<C> = Box<dyn Fn(C) + Send + Sync>;
@@ -39,6 +39,10 @@ pub(crate) struct Shared<S: StateMachine> {
     /// Every submitter writes the gate: on a cache line of its own.
     gate: Padded<Gate>,
     room: Room,
+    /// Where threads wait until the queue is quiet.
+    quiet: Room,
+    /// Set when the worker has finished for good: nothing more will be served.
+    worker_gone: AtomicBool,
     config: SubmitConfig<S::Command>,
     pub(crate) counters: Counters,
     /// Set by `shutdown_now`: the worker sets aside every command it receives from then on.
@@ -71,6 +75,8 @@ impl<S: StateMachine> Shared<S> {
             rx,
             gate: Padded::new(Gate::new()),
             room: Room::new(),
+            quiet: Room::new(),
+            worker_gone: AtomicBool::new(false),
             config,
             counters: Counters::default(),
             stop_now: AtomicBool::new(false),
@@ -198,6 +204,8 @@ impl<S: StateMachine> Shared<S> {
             Ok(()) => Ok(Ok(())),
             Err(refused) => {
                 submitted.sub(1);
+                // A thread waiting for quiet may have seen this submit as under way.
+                self.quiet.wake_all_after_change();
                 match refused {
                     TrySendError::Full(message) => Err(message),
                     TrySendError::Disconnected(message) => Ok(Err(SubmitError::Closed(message))),
@@ -241,23 +249,21 @@ impl<S: StateMachine> Shared<S> {
                 Err(full) => full,
             };
         }
-        let signal = Signal::new();
-        let waker = Waker::from(WakerArc::clone(&signal));
-        let mut registration = self.room.registration();
-        // Whether a timed wait reported its deadline passed, by the clock it waited on.
-        let mut expired = false;
-        loop {
-            // Register, then try once more: a slot freed in between would wake nobody.
-            registration.register(&waker);
-            message = match self.attempt(message) {
-                Ok(outcome) => return outcome,
-                Err(full) => full,
-            };
-            if expired || deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return Err(SubmitError::Timeout(message));
+        // Register, then try once more: a slot freed in between would wake nobody.
+        let mut pending = Some(message);
+        let outcome = self.room.wait_until(deadline, || {
+            match self.attempt(pending.take().expect("still pending")) {
+                Ok(outcome) => Some(outcome),
+                Err(full) => {
+                    pending = Some(full);
+                    None
+                }
             }
-            expired = signal.wait(deadline);
-        }
+        });
+        outcome.unwrap_or_else(|| {
+            let message = pending.expect("a timed-out message is still pending");
+            Err(SubmitError::Timeout(message))
+        })
     }
 
     /// Offers a message, waiting as a task for room until it fits or `timeout` passes, or the
@@ -338,8 +344,10 @@ impl<S: StateMachine> Shared<S> {
         }
     }
 
-    /// Tells each evicted command's submitter, then hands the command to `on_evict`.
+    /// Tells each evicted command's submitter, then hands the command to `on_evict`; then the
+    /// evicted commands are done with.
     fn tell_evicted(&self, evicted: Vec<Message<S>>) {
+        let count = evicted.len() as u64;
         for message in evicted {
             let Message::Apply { command, reply, .. } = message else {
                 unreachable!("only commands are evicted");
@@ -351,6 +359,43 @@ impl<S: StateMachine> Shared<S> {
                 on_evict(command);
             }
         }
+        self.counters.submit.evictions_told.add(count);
+        self.quiet.wake_all_after_change();
+    }
+
+    /// Called by the worker when a batch of `taken` commands is done with: applied or set
+    /// aside, `on_batch_end` run, replies delivered.
+    pub(crate) fn batch_served(&self, taken: usize) {
+        self.counters.worker.served.bump(taken as u64);
+        self.quiet.wake_all_after_change();
+    }
+
+    /// Called by the worker when it has finished for good.
+    pub(crate) fn worker_finished(&self) {
+        self.worker_gone.store(true, Ordering::Release);
+        self.quiet.wake_all_after_change();
+    }
+
+    /// Whether every command accepted so far is done with, and no submit is under way; or
+    /// the worker has finished, and nothing more will be.
+    fn is_quiet(&self) -> bool {
+        self.counters.is_quiet() || self.worker_gone.load(Ordering::Acquire)
+    }
+
+    /// Waits until the queue is quiet, or `deadline` passes (`Ok(false)`). Refused where the
+    /// queue waits for this thread and is not quiet yet: it never would be.
+    pub(crate) fn wait_until_quiet(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<bool, WouldDeadlock> {
+        if self.is_quiet() {
+            return Ok(true);
+        }
+        let _waiting = waits::wait_for(self.id())?;
+        let quiet = self
+            .quiet
+            .wait_until(deadline, || self.is_quiet().then_some(()));
+        Ok(quiet.is_some())
     }
 
     /// Counts a refusal by its reason.

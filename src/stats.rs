@@ -116,6 +116,8 @@ pub(crate) struct SubmitCounters {
     pub(crate) rejected: Counter,
     pub(crate) timed_out: Counter,
     pub(crate) dropped: Counter,
+    /// Evicted commands whose submitters were told and which `on_evict` received: done with.
+    pub(crate) evictions_told: Counter,
 }
 
 /// Written by the worker thread alone: see [`Counter::bump`].
@@ -130,6 +132,8 @@ pub(crate) struct WorkerCounters {
     pub(crate) queue_time_total: Counter,
     pub(crate) queue_time_max: Counter,
     pub(crate) queue_time_count: Counter,
+    /// Commands whose batch has ended, `on_batch_end` and replies included: done with.
+    pub(crate) served: Counter,
 }
 
 /// Aligns its content to 128 bytes: a cache line, and the one the prefetcher pairs with it.
@@ -183,6 +187,15 @@ impl Counter {
 }
 
 impl Counters {
+    /// Whether every command counted as submitted is done with: served by the worker, or
+    /// evicted and told. The done counts are read first: each was counted after its submit,
+    /// so a command they count is in `submitted` too, and the queue is quiet if they cover
+    /// it (no command is unserved, and no submit is mid-way).
+    pub(crate) fn is_quiet(&self) -> bool {
+        let done = self.worker.served.get() + self.submit.evictions_told.get();
+        done >= self.submit.submitted.get()
+    }
+
     pub(crate) fn snapshot(&self, depth: usize, capacity: usize) -> Stats {
         let (submit, worker) = (&self.submit, &self.worker);
         // The outcomes first, then `submitted`: a command's submit is counted before it is

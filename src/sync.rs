@@ -18,7 +18,7 @@ mod imp {
     pub(crate) use std::time::Instant;
 
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+        pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
     }
 
     pub(crate) mod thread {
@@ -72,7 +72,7 @@ mod imp {
     pub(crate) use std::time::Instant;
 
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
     }
 
     pub(crate) mod thread {

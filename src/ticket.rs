@@ -4,9 +4,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::WouldDeadlock;
 use crate::reply::Slot;
 use crate::sync::{Arc, Instant};
-use crate::waits::{QueueId, Waiting, WouldDeadlock};
+use crate::waits::{QueueId, Waiting};
 use crate::{WaitError, WaitStrategy};
 
 /// A claim on the output of a command that the queue has accepted.

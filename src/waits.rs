@@ -19,6 +19,7 @@
 
 use std::cell::RefCell;
 
+use crate::WouldDeadlock;
 use crate::sync::Mutex;
 use crate::sync::thread::thread_local;
 
@@ -99,11 +100,6 @@ impl Waiting {
         self.id
     }
 }
-
-/// Waiting here would never end: the queue waited for is this worker's own, or its worker
-/// waits (through other queues) for this one.
-#[derive(Debug)]
-pub(crate) struct WouldDeadlock;
 
 /// Records that the current thread is about to wait for `target`'s worker, or refuses if that
 /// wait would close a cycle.

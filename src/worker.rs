@@ -106,6 +106,7 @@ impl<S: StateMachine> Worker<S> {
         if self.poison.is_none() {
             self.run_hook(S::on_stop);
         }
+        self.shared.worker_finished();
         Exit {
             state: self.state,
             unapplied: self.unapplied,
@@ -300,6 +301,7 @@ impl<S: StateMachine> Worker<S> {
             }),
             Some(message) => self.fail_pending(&message),
         }
+        self.shared.batch_served(taken);
     }
 
     /// Tells the callers whose outputs wait for a commit that will not come: their commands
