@@ -258,10 +258,9 @@ MUTATIONS = {
     ),
     "timeout-loses-the-command": (
         "src/shared.rs",
-        "            if expired || deadline.is_some_and(|deadline| Instant::now() >= deadline) {\n"
-        "                return Err(SubmitError::Timeout(message));",
-        "            if expired || deadline.is_some_and(|deadline| Instant::now() >= deadline) {\n"
-        "                drop(message);\n                return Ok(());",
+        "            let message = pending.expect(\"a timed-out message is still pending\");\n"
+        "            Err(SubmitError::Timeout(message))",
+        "            drop(pending);\n            Ok(())",
         "block_for_racing_the_worker_is_accepted_or_timed_out_never_both",
     ),
     "reject-loses-the-command": (

@@ -6,6 +6,7 @@ use singular_queue::model::sync::Arc;
 use singular_queue::model::sync::atomic::{AtomicU32, Ordering};
 use singular_queue::{Handle, SingularQueue, StateMachine};
 
+// ANCHOR: seats
 /// The seats left, owned by the queue's worker.
 #[derive(Debug)]
 pub struct Seats {
@@ -52,6 +53,7 @@ impl StateMachine for Seats {
         Ok(self.left)
     }
 }
+// ANCHOR_END: seats
 
 impl Seats {
     /// A show with `seats` seats, and the counter it publishes the seats left to.

@@ -11,6 +11,7 @@ use box_office::{BoxOffice, Command, SoldOut};
 use singular_queue::model::{self, thread};
 use singular_queue::{CallError, SubmitError};
 
+// ANCHOR: two_buyers
 /// Two buyers for the last seat while a dashboard reads the seats left: exactly one buyer gets
 /// it, and the dashboard never sees a seat that was not there. Bound 2: about 97,000
 /// interleavings, seconds; bound 3 explores about 2 million, minutes.
@@ -32,6 +33,7 @@ fn two_buyers_for_the_last_seat_exactly_one_gets_it() {
     });
     println!("two buyers: {runs} interleavings");
 }
+// ANCHOR_END: two_buyers
 
 /// A buyer racing the closing: served, or told the office closed with the command handed
 /// back; never both, never neither, and the seats add up.
@@ -51,6 +53,7 @@ fn a_buyer_racing_the_closing_is_served_or_turned_away() {
     println!("racing the closing: {runs} interleavings");
 }
 
+// ANCHOR: oversells
 /// A buyer who checks the dashboard and then buys without a check in `apply`: loom finds the
 /// interleaving in which both buyers see the last seat, and the second purchase oversells.
 /// (One run on real threads rarely hits it, so this model runs only under loom.)
@@ -80,6 +83,7 @@ fn checking_the_dashboard_before_buying_oversells() {
         }
     });
 }
+// ANCHOR_END: oversells
 
 /// Turning away is never silent: a buyer who finds the line full is told, with the command.
 #[test]
