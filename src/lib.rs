@@ -200,6 +200,30 @@
 //! own tickets, or any of these closing a cycle of queues that wait for each other — is
 //! refused with an error instead (see [`Handle`]). User code never takes the worker down, and
 //! every protocol of the crate is model-checked with loom (the guide's verification chapter).
+//!
+//! # Testing your code
+//!
+//! - [`Builder::manual`] builds a [`ManualQueue`]: no worker thread; your test runs the worker
+//!   code with [`ManualQueue::step`] and asserts on [`ManualQueue::state`] between steps.
+//! - [`Handle::wait_until_quiet`] waits until everything accepted is done with: join your
+//!   submitting threads, wait until quiet, assert. No sleeps.
+//! - [`model`] model-checks your own code around the queue with loom.
+//!
+//! ```
+//! use singular_queue::{SingularQueue, StateMachine};
+//! # struct Counter(u64);
+//! # impl StateMachine for Counter {
+//! #     type Command = u64;
+//! #     type Output = u64;
+//! #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+//! # }
+//!
+//! let mut queue = SingularQueue::builder(Counter(0)).manual();
+//! let ticket = queue.submit(5).unwrap();
+//! assert_eq!(queue.state().0, 0); // nothing runs until the test steps
+//! assert_eq!(queue.step(), 1);
+//! assert_eq!((queue.state().0, ticket.wait()), (5, Ok(5)));
+//! ```
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
