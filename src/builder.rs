@@ -207,6 +207,11 @@ impl<S: StateMachine> Builder<S> {
     /// worker's code when it calls [`ManualQueue::step`]. `on_start` runs here, now. Every
     /// setting applies but [`thread_name`](Builder::thread_name).
     ///
+    /// # Panics
+    ///
+    /// If this thread already serves 16 queues (hand-stepped ones, and its own if it is a
+    /// worker): shut some down first.
+    ///
     /// # Examples
     ///
     /// ```

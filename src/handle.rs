@@ -5,7 +5,9 @@ use crate::backpressure::Limit;
 use crate::reply::Slot;
 use crate::shared::Shared;
 use crate::sync::{Arc, Instant};
-use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, WouldDeadlock, reply, spare};
+use crate::{
+    CallError, StateMachine, Stats, SubmitError, Ticket, WouldDeadlock, reply, spare, waits,
+};
 
 /// A cheap, cloneable way to submit commands to a [`SingularQueue`](crate::SingularQueue)
 /// from any thread.
@@ -39,10 +41,11 @@ use crate::{CallError, StateMachine, Stats, SubmitError, Ticket, WouldDeadlock, 
 /// queues fails loudly instead of hanging. Covered are the blocking waits of a worker thread:
 /// `call`, `call_timeout`, waiting for room under `Block`, `BlockFor` or a `*_timeout`, and
 /// ticket waits, and dropping or shutting down another queue (see
-/// [`SingularQueue`](crate::SingularQueue#dropping-the-queue)); and an async submit polled on
-/// a worker that the queue waits for is refused when it would wait for room. Not covered:
-/// waits inside your own code (a channel, a lock, a thread you join), and a task's wait for
-/// its output (an executor, not this crate, blocks there).
+/// [`SingularQueue`](crate::SingularQueue#dropping-the-queue)); a `call_async` started on such
+/// a thread, and an async submit polled there that would wait for room, are refused too. Not
+/// covered: waits inside your own code (a channel, a lock, a thread you join), and a task's
+/// wait for a ticket (an executor, not this crate, decides whether to block there; the crate's
+/// own [`model::block_on`](crate::model::block_on) panics instead of sleeping forever).
 ///
 /// A call or ticket wait ends the moment its reply is completed, so a worker that was answered
 /// but has not run again yet never counts as waiting. A worker waiting for room still counts
@@ -208,8 +211,11 @@ impl<S: StateMachine> Handle<S> {
         &self,
         command: S::Command,
     ) -> Result<S::Output, CallError<S::Command>> {
-        if self.shared.is_worker() {
-            return Err(self.shared.refuse_call(CallError::Reentrant(command)));
+        // An executor that blocks this thread (inside `apply`, or on the thread that steps a
+        // manual queue) would wait for itself if the queue, through any chain of queues,
+        // waits for this thread: refused, as a blocking call is.
+        if waits::wait_for(self.shared.id()).is_err() {
+            return Err(self.refuse_waiting(command));
         }
         Ok(self.submit_async(command).await?.await?)
     }

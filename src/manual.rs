@@ -31,7 +31,11 @@ use crate::{Handle, Poisoned, StateMachine, Stats, SubmitError, Ticket, waits};
 /// ready returns [`WaitError::Deadlock`](crate::WaitError::Deadlock), and a submit that would
 /// wait for room returns [`SubmitError::Deadlock`]; each gives the command back or leaves it
 /// accepted, as its documentation says. The same check covers chains: a spawned queue's
-/// worker that calls this queue while this thread waits for that queue is refused too.
+/// worker that calls this queue while this thread waits for that queue is refused too. Async
+/// calls are refused the same way when they start, and [`model::block_on`] panics rather than
+/// sleep on a ticket that only a step could complete.
+///
+/// [`model::block_on`]: crate::model::block_on
 ///
 /// # Examples
 ///
@@ -89,8 +93,9 @@ impl<S: StateMachine> ManualQueue<S> {
 
     /// Runs one batch: the oldest waiting command and those already waiting behind it, up to
     /// [`max_batch`](crate::Builder::max_batch), then `on_batch_end` and the held replies.
-    /// Returns how many commands it took from the queue: 0 if none was waiting. Commands that
-    /// the batch submits to this queue wait for a later step.
+    /// Returns how many commands it took from the queue: 0 if none was waiting. As on a worker
+    /// thread, a command that `apply` submits to this queue joins the batch if it arrives
+    /// before the batch is full; with `max_batch(1)` every step takes exactly one command.
     ///
     /// On a poisoned state, or after a panic that [`OnPanic::Stop`](crate::OnPanic::Stop)
     /// turned into poison, the commands it takes are set aside, as the spawned worker does:

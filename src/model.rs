@@ -85,6 +85,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::room::Signal;
 use crate::sync::{self as facade, WakerArc};
+use crate::{WouldDeadlock, waits};
 
 /// The preemption bound [`check`] uses unless `LOOM_MAX_PREEMPTIONS` is set: loom explores
 /// every interleaving in which threads are preempted at most this many times. 3 finds the
@@ -101,7 +102,7 @@ pub const EXHAUSTIVE: bool = cfg!(singular_queue_loom);
 ///
 /// # Panics
 ///
-/// If any explored run of `model` panics, deadlocks, or leaves a thread running.
+/// As [`check_bounded`].
 pub fn check(model: impl Fn() + Sync + Send + 'static) -> usize {
     check_bounded(DEFAULT_PREEMPTION_BOUND, model)
 }
@@ -116,13 +117,24 @@ pub fn check(model: impl Fn() + Sync + Send + 'static) -> usize {
 ///
 /// # Panics
 ///
-/// If any explored run of `model` panics, deadlocks, or leaves a thread running.
+/// If any explored run of `model` panics, deadlocks, or leaves a thread running: the test
+/// fails with loom's report. loom 0.7 cannot unwind model threads that are still blocked or
+/// running when the model fails, so a model that deadlocks, or panics while another of its
+/// threads is blocked, prints the report and then **aborts the test binary** (a model of
+/// loom's own primitives does the same). Run a failing model alone to read its report.
 pub fn check_bounded(bound: usize, model: impl Fn() + Sync + Send + 'static) -> usize {
     facade::run_model(bound, model)
 }
 
 /// Polls `future` to completion on this thread, sleeping between polls until it is woken.
 /// Under loom a lost wake-up leaves it asleep, which loom reports as a deadlock.
+///
+/// # Panics
+///
+/// Instead of sleeping forever: when the future is pending on a queue (a ticket, a wait for
+/// room) that only this thread could serve — a ticket of the [`ManualQueue`] this thread
+/// steps, or of a queue whose worker waits for this thread. (The check looks at the queue the
+/// last pending future of this crate's waits for.)
 ///
 /// # Examples
 ///
@@ -138,15 +150,28 @@ pub fn check_bounded(bound: usize, model: impl Fn() + Sync + Send + 'static) -> 
 /// let queue = SingularQueue::new(Counter(0));
 /// assert_eq!(model::block_on(queue.call_async(2)).unwrap(), 2);
 /// ```
+///
+/// [`ManualQueue`]: crate::ManualQueue
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let signal = Signal::new();
     let waker = Waker::from(WakerArc::clone(&signal));
     let mut context = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
+        let _ = waits::take_pending();
         if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
             return output;
         }
+        // Recorded while asleep, as a blocking wait's is: a worker that would close a cycle
+        // through this thread is refused.
+        let _waiting = match waits::take_pending().map(waits::wait_for) {
+            Some(Err(WouldDeadlock)) => panic!(
+                "model::block_on would sleep forever: the future waits for a queue that only \
+                 this thread could serve (step the manual queue first)"
+            ),
+            Some(Ok(waiting)) => Some(waiting),
+            None => None,
+        };
         signal.wait(None);
     }
 }

@@ -301,6 +301,7 @@ impl<S: StateMachine> Shared<S> {
                 }
             }
             message = Some(pending);
+            waits::note_pending(self.id());
             Poll::Pending
         })
         .await

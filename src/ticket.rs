@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::WouldDeadlock;
 use crate::reply::Slot;
 use crate::sync::{Arc, Instant};
-use crate::waits::{QueueId, Waiting};
+use crate::waits::{self, QueueId, Waiting};
 use crate::{WaitError, WaitStrategy};
 
 /// A claim on the output of a command that the queue has accepted.
@@ -138,7 +138,11 @@ impl<T> Future for Ticket<T> {
     type Output = Result<T, WaitError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.slot.poll_take(cx)
+        let polled = self.slot.poll_take(cx);
+        if polled.is_pending() {
+            waits::note_pending(self.queue);
+        }
+        polled
     }
 }
 

@@ -17,7 +17,7 @@
 //! `ManualQueue`) is the worker of each of them, and may be a spawned queue's worker too (a
 //! manual queue built inside `apply`). Its waits are edges out of every queue it serves.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::WouldDeadlock;
 use crate::sync::Mutex;
@@ -26,11 +26,66 @@ use crate::sync::thread::thread_local;
 /// A queue's identity: the address of its shared part, stable while any handle lives.
 pub(crate) type QueueId = usize;
 
+/// The most queues one thread can serve at once.
+const MAX_SERVED: usize = 16;
+
 thread_local! {
-    /// The queues whose worker this thread is: none on most threads.
+    /// The queues whose worker this thread is: none on most threads. A value with no `Drop`,
+    /// so that it outlives the thread's other thread-locals: a manual queue kept in one is
+    /// dropped at thread exit, serving what was accepted, and its waits must still be refused.
     // loom's `thread_local!` does not accept a `const { }` initialiser.
     #[allow(clippy::missing_const_for_thread_local)]
-    static SERVES: RefCell<Vec<QueueId>> = RefCell::new(Vec::new());
+    static SERVES: RefCell<Served> = RefCell::new(Served { queues: [0; MAX_SERVED], len: 0 });
+}
+
+thread_local! {
+    /// The queue that the last future of the crate's polled on this thread, and left pending,
+    /// waits for; 0 for none. Read by `model::block_on` before it sleeps.
+    // loom's `thread_local!` does not accept a `const { }` initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static PENDING_ON: Cell<QueueId> = Cell::new(0);
+}
+
+/// Notes that a future of the crate's, polled on this thread, is pending on `queue`.
+pub(crate) fn note_pending(queue: QueueId) {
+    let _ = PENDING_ON.try_with(|pending| pending.set(queue));
+}
+
+/// The queue the last pending future noted, if any; clears the note.
+pub(crate) fn take_pending() -> Option<QueueId> {
+    PENDING_ON
+        .try_with(|pending| pending.replace(0))
+        .ok()
+        .filter(|&queue| queue != 0)
+}
+
+/// A small set of queue ids, stored inline.
+struct Served {
+    queues: [QueueId; MAX_SERVED],
+    len: usize,
+}
+
+impl Served {
+    fn as_slice(&self) -> &[QueueId] {
+        &self.queues[..self.len]
+    }
+
+    fn insert(&mut self, queue: QueueId) {
+        assert!(
+            self.len < MAX_SERVED,
+            "a thread can serve at most {MAX_SERVED} queues at once (hand-stepped queues \
+             included): shut some down first"
+        );
+        self.queues[self.len] = queue;
+        self.len += 1;
+    }
+
+    fn remove(&mut self, queue: QueueId) {
+        if let Some(index) = self.as_slice().iter().position(|&q| q == queue) {
+            self.queues.copy_within(index + 1..self.len, index);
+            self.len -= 1;
+        }
+    }
 }
 
 /// An edge of the graph: the worker of `from` waits for the worker of `to`. One wait of a
@@ -57,27 +112,32 @@ pub(crate) fn id_of<T>(queue: &T) -> QueueId {
 }
 
 /// Marks the current thread as the worker of `queue`.
+///
+/// # Panics
+///
+/// If the thread already serves `MAX_SERVED` queues.
 pub(crate) fn mark_worker(queue: QueueId) {
-    with_served(|served| served.push(queue));
+    with_served(|served| served.insert(queue));
 }
 
 /// The current thread no longer serves `queue` (a hand-stepped queue that was dropped).
 pub(crate) fn unmark_worker(queue: QueueId) {
-    with_served(|served| served.retain(|&served| served != queue));
+    with_served(|served| served.remove(queue));
 }
 
 /// Whether the current thread is the worker of `queue`.
 pub(crate) fn is_worker(queue: QueueId) -> bool {
-    with_served(|served| served.contains(&queue)).unwrap_or(false)
+    with_served(|served| served.as_slice().contains(&queue)).unwrap_or(false)
 }
 
 /// Whether the current thread is a queue's worker.
 pub(crate) fn on_a_worker() -> bool {
-    with_served(|served| !served.is_empty()).unwrap_or(false)
+    with_served(|served| served.len > 0).unwrap_or(false)
 }
 
-/// Runs `f` on the queues this thread serves; `None` at thread exit, when it serves none.
-fn with_served<R>(f: impl FnOnce(&mut Vec<QueueId>) -> R) -> Option<R> {
+/// Runs `f` on the queues this thread serves; `None` if the thread-local is gone (under loom,
+/// at a model thread's end).
+fn with_served<R>(f: impl FnOnce(&mut Served) -> R) -> Option<R> {
     SERVES.try_with(|served| f(&mut served.borrow_mut())).ok()
 }
 
@@ -107,7 +167,7 @@ impl Waiting {
 /// A worker can wait on more than one queue at once (a wait nested in user code that runs
 /// while it waits, such as `on_evict`), so the walk follows every edge out of each queue.
 pub(crate) fn wait_for(target: QueueId) -> Result<Waiting, WouldDeadlock> {
-    let mine = with_served(|served| served.clone()).unwrap_or_default();
+    let mine = with_served(|served| served.as_slice().to_vec()).unwrap_or_default();
     if mine.is_empty() {
         return Ok(Waiting::none());
     }
