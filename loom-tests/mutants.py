@@ -183,8 +183,8 @@ MUTATIONS = {
     ),
     "stop-skips-the-last-batch-end": (
         "src/worker.rs",
-        "                self.end_batch(taken, applied, 0);\n                return Some(",
-        "                return Some(",
+        "                self.end_batch(taken, applied, 0);\n                let ending = if",
+        "                let ending = if",
         "shutdown_now_under_group_commit_answers_only_committed_commands",
     ),
     "drop-detaches-the-worker": (
@@ -320,6 +320,14 @@ MUTATIONS = {
         "if self.guarded(Self::finish_alone).is_none() {",
         "if self.guarded(|worker| worker.shared.close()).is_none() {",
         "a_manual_shutdown_racing_a_submitter_applies_it_or_hands_it_back",
+    ),
+    # `model::block_on` records a plain edge instead of one on the ticket's reply slot: the
+    # reply no longer settles it, and a worker calling the answered owner is refused.
+    "block-on-edge-not-settled-by-the-reply": (
+        "src/ticket.rs",
+        "waits::note_pending(move || slot.wait_for(queue));",
+        "waits::note_pending(move || {\n                let _ = &slot;\n                waits::wait_for(queue)\n            });",
+        "a_worker_calling_a_manual_queue_whose_owner_block_on_was_answered_is_not_refused",
     ),
     # A failing user model that called on its main thread: its spare reply slot, made of loom's
     # primitives, is dropped after the model, and loom aborts the whole test binary.

@@ -121,6 +121,8 @@ impl<S: StateMachine> Builder<S> {
     ///
     /// It runs on the thread whose submit evicted the command, after that command's own
     /// submitter has been told; keep it quick, and do not submit to the same queue from it.
+    /// A panic in it is caught and ignored: the evicting submit, whose own command was
+    /// accepted, still returns `Ok`.
     /// Without it, an evicted command is dropped (its submitter is still told, and
     /// [`Stats::dropped`](crate::Stats::dropped) counts it).
     ///

@@ -277,10 +277,11 @@ impl<S: StateMachine> Handle<S> {
     ///
     /// # Errors
     ///
-    /// [`WouldDeadlock`] at once, if the queue is not quiet and this thread is the one that
-    /// would have to serve it: the queue's worker (inside `apply` or a hook), the owner of a
-    /// [`ManualQueue`](crate::ManualQueue) (step it instead), or a worker that the queue waits
-    /// for through a chain of queues.
+    /// [`WouldDeadlock`] at once, if the queue is not quiet and this thread is one that what
+    /// is left may need: the queue's worker (inside `apply` or a hook), the owner of a
+    /// [`ManualQueue`](crate::ManualQueue) (step it instead; it is refused even with nothing
+    /// waiting, since a command may land at any time), a thread running the queue's
+    /// `on_evict`, or a worker that the queue waits for through a chain of queues.
     ///
     /// # Examples
     ///

@@ -133,8 +133,9 @@ pub fn check_bounded(bound: usize, model: impl Fn() + Sync + Send + 'static) -> 
 ///
 /// Instead of sleeping forever: when the future is pending on a queue (a ticket, a wait for
 /// room) that only this thread could serve — a ticket of the [`ManualQueue`] this thread
-/// steps, or of a queue whose worker waits for this thread. (The check looks at the queue the
-/// last pending future of this crate's waits for.)
+/// steps, or of a queue whose worker waits for this thread — and nothing else holds its waker
+/// (a `select` with a channel that another thread may fill is left to sleep). The check looks
+/// at the last future of this crate's that the poll left pending.
 ///
 /// # Examples
 ///
@@ -155,22 +156,28 @@ pub fn check_bounded(bound: usize, model: impl Fn() + Sync + Send + 'static) -> 
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let signal = Signal::new();
     let waker = Waker::from(WakerArc::clone(&signal));
+    // The references to the signal held here: any more are clones of the waker kept by the
+    // futures being polled, the only parties that can wake this thread.
+    let ours = WakerArc::strong_count(&signal);
     let mut context = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
-        let _ = waits::take_pending();
+        drop(waits::take_pending());
         if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
             return output;
         }
-        // Recorded while asleep, as a blocking wait's is: a worker that would close a cycle
-        // through this thread is refused.
-        let _waiting = match waits::take_pending().map(waits::wait_for) {
-            Some(Err(WouldDeadlock)) => panic!(
+        let kept = WakerArc::strong_count(&signal) - ours;
+        // Recorded while asleep, as a blocking wait's is (on the ticket's reply slot, which
+        // settles it when the reply comes): a worker closing a cycle through this thread is
+        // refused.
+        let _waiting = match waits::take_pending().map(|watch| watch()) {
+            Some(Ok(waiting)) => Some(waiting),
+            // The crate's wait can never end, and nothing else kept the waker.
+            Some(Err(WouldDeadlock)) if kept <= 1 => panic!(
                 "model::block_on would sleep forever: the future waits for a queue that only \
                  this thread could serve (step the manual queue first)"
             ),
-            Some(Ok(waiting)) => Some(waiting),
-            None => None,
+            Some(Err(WouldDeadlock)) | None => None,
         };
         signal.wait(None);
     }

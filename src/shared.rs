@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::gate::Gate;
 use crate::message::Message;
+use crate::on_panic;
 use crate::reply::Reply;
 use crate::room::Room;
 use crate::stats::{Counters, Padded};
@@ -301,7 +302,8 @@ impl<S: StateMachine> Shared<S> {
                 }
             }
             message = Some(pending);
-            waits::note_pending(self.id());
+            let queue = self.id();
+            waits::note_pending(move || waits::wait_for(queue));
             Poll::Pending
         })
         .await
@@ -346,8 +348,12 @@ impl<S: StateMachine> Shared<S> {
     }
 
     /// Tells each evicted command's submitter, then hands the command to `on_evict`; then the
-    /// evicted commands are done with.
+    /// evicted commands are done with. `on_evict`, or the command's `Drop` without it, is user
+    /// code: a panic there is caught, so that every evicted command is told and counted, and
+    /// the evicting submit, whose command was accepted, still returns `Ok`.
     fn tell_evicted(&self, evicted: Vec<Message<S>>) {
+        // A wait until quiet on this thread, in `on_evict`, would wait for this thread.
+        let _telling = waits::telling_evictions(self.id());
         let count = evicted.len() as u64;
         for message in evicted {
             let Message::Apply { command, reply, .. } = message else {
@@ -356,9 +362,10 @@ impl<S: StateMachine> Shared<S> {
             if let Some(reply) = reply {
                 reply.send(Err(WaitError::Dropped));
             }
-            if let Some(on_evict) = &self.config.on_evict {
-                on_evict(command);
-            }
+            let _ = on_panic::catch(|| match &self.config.on_evict {
+                Some(on_evict) => on_evict(command),
+                None => drop(command),
+            });
         }
         self.counters.submit.evictions_told.add(count);
         self.quiet.wake_all_after_change();
@@ -391,6 +398,9 @@ impl<S: StateMachine> Shared<S> {
     ) -> Result<bool, WouldDeadlock> {
         if self.is_quiet() {
             return Ok(true);
+        }
+        if waits::is_telling_evictions(self.id()) {
+            return Err(WouldDeadlock);
         }
         let _waiting = waits::wait_for(self.id())?;
         let quiet = self

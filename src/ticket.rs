@@ -134,13 +134,14 @@ impl<T> Ticket<T> {
 
 /// A ticket is also a future of its command's output, on any executor: the worker wakes the
 /// task that polled it last. Dropping the future drops the ticket; the command is still applied.
-impl<T> Future for Ticket<T> {
+impl<T: 'static> Future for Ticket<T> {
     type Output = Result<T, WaitError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let polled = self.slot.poll_take(cx);
         if polled.is_pending() {
-            waits::note_pending(self.queue);
+            let (slot, queue) = (Arc::clone(&self.slot), self.queue);
+            waits::note_pending(move || slot.wait_for(queue));
         }
         polled
     }

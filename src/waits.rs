@@ -38,25 +38,63 @@ thread_local! {
     static SERVES: RefCell<Served> = RefCell::new(Served { queues: [0; MAX_SERVED], len: 0 });
 }
 
+/// How a pending future of the crate's records its wait, if its thread blocks: on its reply
+/// slot (settled when the reply comes), or as a plain edge.
+pub(crate) type Watch = Box<dyn Fn() -> Result<Waiting, WouldDeadlock>>;
+
 thread_local! {
-    /// The queue that the last future of the crate's polled on this thread, and left pending,
-    /// waits for; 0 for none. Read by `model::block_on` before it sleeps.
+    /// How the last future of the crate's that was polled on this worker thread, and left
+    /// pending, would record its wait. Read by `model::block_on` before it sleeps.
     // loom's `thread_local!` does not accept a `const { }` initialiser.
     #[allow(clippy::missing_const_for_thread_local)]
-    static PENDING_ON: Cell<QueueId> = Cell::new(0);
+    static PENDING_ON: RefCell<Option<Watch>> = RefCell::new(None);
 }
 
-/// Notes that a future of the crate's, polled on this thread, is pending on `queue`.
-pub(crate) fn note_pending(queue: QueueId) {
-    let _ = PENDING_ON.try_with(|pending| pending.set(queue));
+/// Notes how a future of the crate's, pending on this thread, would record its wait. Only on
+/// a thread that serves queues: elsewhere a wait is never refused, and this costs one read.
+pub(crate) fn note_pending(watch: impl Fn() -> Result<Waiting, WouldDeadlock> + 'static) {
+    if on_a_worker() {
+        let replaced = PENDING_ON.try_with(|pending| pending.replace(Some(Box::new(watch))));
+        drop(replaced);
+    }
 }
 
-/// The queue the last pending future noted, if any; clears the note.
-pub(crate) fn take_pending() -> Option<QueueId> {
-    PENDING_ON
-        .try_with(|pending| pending.replace(0))
-        .ok()
-        .filter(|&queue| queue != 0)
+/// What the last pending future noted, if anything; clears the note.
+pub(crate) fn take_pending() -> Option<Watch> {
+    PENDING_ON.try_with(RefCell::take).ok().flatten()
+}
+
+thread_local! {
+    /// The queue whose evicted commands this thread is telling (running `on_evict`), or 0.
+    // loom's `thread_local!` does not accept a `const { }` initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static TELLING: Cell<QueueId> = Cell::new(0);
+}
+
+/// While alive, this thread is telling `queue`'s evicted commands; restores the outer value.
+pub(crate) struct Telling(QueueId);
+
+/// Marks this thread as telling `queue`'s evicted commands until the guard drops.
+pub(crate) fn telling_evictions(queue: QueueId) -> Telling {
+    Telling(
+        TELLING
+            .try_with(|telling| telling.replace(queue))
+            .unwrap_or(0),
+    )
+}
+
+/// Whether this thread is telling `queue`'s evicted commands: the queue is not quiet until it
+/// is done.
+pub(crate) fn is_telling_evictions(queue: QueueId) -> bool {
+    TELLING
+        .try_with(Cell::get)
+        .is_ok_and(|telling| telling == queue)
+}
+
+impl Drop for Telling {
+    fn drop(&mut self) {
+        let _ = TELLING.try_with(|telling| telling.set(self.0));
+    }
 }
 
 /// A small set of queue ids, stored inline.
