@@ -30,6 +30,9 @@ fn held_drop_oldest(
     (queue, release)
 }
 
+/// A queue's handle, and the release of its held worker.
+type HandleAndRelease = (Handle<Probe>, mpsc::Sender<()>);
+
 // --- 1. wait_until_quiet ----------------------------------------------------------------
 
 /// A panicking `on_evict` (user code, on the submitter's thread) is caught: the evicting
@@ -66,7 +69,7 @@ fn a_panicking_on_evict_is_caught_and_the_queue_becomes_quiet() {
 #[test]
 fn waiting_until_quiet_inside_on_evict_is_refused() {
     within(Duration::from_secs(30), || {
-        let me: Arc<Mutex<Option<(Handle<Probe>, mpsc::Sender<()>)>>> = Arc::default();
+        let me: Arc<Mutex<Option<HandleAndRelease>>> = Arc::default();
         let (results_tx, results) = mpsc::channel();
         let results_tx = Mutex::new(results_tx);
         let slot = Arc::clone(&me);
