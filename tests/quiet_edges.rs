@@ -18,16 +18,11 @@ use support::{Exec, Job, Op, Probe, Sum, within};
 fn held_drop_oldest(
     on_evict: impl Fn(Op) + Send + Sync + 'static,
 ) -> (SingularQueue<Probe>, mpsc::Sender<()>) {
-    let queue = SingularQueue::builder(Probe::default())
+    let builder = SingularQueue::builder(Probe::default())
         .capacity(1)
         .backpressure(DropOldest)
-        .on_evict(on_evict)
-        .spawn()
-        .unwrap();
-    let (hold, started, release) = Op::hold();
-    queue.tell(hold).unwrap();
-    started.recv().unwrap();
-    (queue, release)
+        .on_evict(on_evict);
+    support::hold_worker(builder)
 }
 
 /// A queue's handle, and the release of its held worker.

@@ -3,7 +3,7 @@
 
 use std::sync::mpsc;
 
-use singular_queue::{Backpressure, SingularQueue, StateMachine};
+use singular_queue::{Backpressure, Builder, SingularQueue, StateMachine};
 
 /// Adds every command to a total.
 #[derive(Debug, Default)]
@@ -117,11 +117,16 @@ pub fn held_queue(
     capacity: usize,
     policy: impl Backpressure<Op>,
 ) -> (SingularQueue<Probe>, mpsc::Sender<()>) {
-    let queue = SingularQueue::builder(Probe::default())
+    let builder = SingularQueue::builder(Probe::default())
         .capacity(capacity)
-        .backpressure(policy)
-        .spawn()
-        .unwrap();
+        .backpressure(policy);
+    hold_worker(builder)
+}
+
+/// Spawns the queue `builder` configures and holds its worker inside `apply`; release it with
+/// the sender.
+pub fn hold_worker(builder: Builder<Probe>) -> (SingularQueue<Probe>, mpsc::Sender<()>) {
+    let queue = builder.spawn().unwrap();
     let (hold, started, release) = Op::hold();
     queue.tell(hold).unwrap();
     started.recv().unwrap();
