@@ -390,8 +390,9 @@ impl<S: StateMachine> Shared<S> {
         self.counters.is_quiet() || self.worker_gone.load(Ordering::Acquire)
     }
 
-    /// Waits until the queue is quiet, or `deadline` passes (`Ok(false)`). Refused where the
-    /// queue waits for this thread and is not quiet yet: it never would be.
+    /// Waits until the queue is quiet, or `deadline` passes (`Ok(false)`). Refused, unless
+    /// the queue is quiet already, on a thread that what is left may need: one that serves
+    /// the queue, is telling its evictions, or is a worker the queue waits for.
     pub(crate) fn wait_until_quiet(
         &self,
         deadline: Option<Instant>,
