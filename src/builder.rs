@@ -135,7 +135,12 @@ impl<S: StateMachine> Builder<S> {
 
     /// The most commands the worker takes in one batch before it calls
     /// [`on_batch_end`](StateMachine::on_batch_end) (default [`DEFAULT_MAX_BATCH`]). A batch is
-    /// whatever is already waiting, up to this many; the worker never waits to fill one.
+    /// whatever is waiting when the worker looks, up to this many; the worker never waits to
+    /// fill one, but it looks again after each command, and commands that arrive meanwhile join
+    /// the batch. So this, not [`capacity`](Builder::capacity), bounds a batch: with a capacity
+    /// of 2 a batch can still reach `max_batch`. Under
+    /// [`ReplyMode::AfterBatch`](crate::ReplyMode::AfterBatch) a batch's first caller waits for
+    /// all of it: lower this to bound that wait.
     ///
     /// # Panics
     ///

@@ -267,6 +267,47 @@ impl<S: StateMachine> Handle<S> {
         self.shared.is_closed()
     }
 
+    /// How many accepted commands wait for the worker now (not counting the one it may be
+    /// applying). Read from a few atomic counters, without the channel's lock, so it is cheap
+    /// enough for a health check on every request; like any figure of a running queue it is a
+    /// moment's, and a submit under way may count in it for that moment. At most
+    /// [`capacity`](Handle::capacity).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{SingularQueue, StateMachine};
+    /// # struct Counter(u64);
+    /// # impl StateMachine for Counter {
+    /// #     type Command = u64;
+    /// #     type Output = u64;
+    /// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+    /// # }
+    ///
+    /// let mut queue = SingularQueue::builder(Counter(0)).capacity(8).manual();
+    /// let handle = queue.handle();
+    /// assert!(handle.is_empty());
+    /// handle.tell(1).unwrap();
+    /// handle.tell(2).unwrap();
+    /// assert_eq!((handle.len(), handle.capacity()), (2, 8));
+    /// queue.run_until_idle();
+    /// assert_eq!(handle.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shared.len()
+    }
+
+    /// Whether no accepted command waits for the worker now: [`len`](Handle::len) is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many accepted commands the queue holds at most (see
+    /// [`Builder::capacity`](crate::Builder::capacity)).
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity()
+    }
+
     /// Blocks until the queue is quiet: every command it accepted has been served (applied
     /// or set aside, its batch's `on_batch_end` run and its reply delivered) or evicted (its
     /// submitter told and `on_evict` run), and no submit is under way. For tests: submit from

@@ -185,6 +185,21 @@ impl<S: StateMachine> SingularQueue<S> {
         self.handle.stats()
     }
 
+    /// Same as [`Handle::len`].
+    pub fn len(&self) -> usize {
+        self.handle.len()
+    }
+
+    /// Same as [`Handle::is_empty`].
+    pub fn is_empty(&self) -> bool {
+        self.handle.is_empty()
+    }
+
+    /// Same as [`Handle::capacity`].
+    pub fn capacity(&self) -> usize {
+        self.handle.capacity()
+    }
+
     /// Same as [`Handle::wait_until_quiet`].
     pub fn wait_until_quiet(&self) -> Result<(), WouldDeadlock> {
         self.handle.wait_until_quiet()

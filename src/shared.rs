@@ -498,6 +498,16 @@ impl<S: StateMachine> Shared<S> {
         self.stop_now.load(Ordering::Acquire)
     }
 
+    /// How many accepted commands wait for the worker now, without the channel's lock.
+    pub(crate) fn len(&self) -> usize {
+        let waiting = usize::try_from(self.counters.waiting()).unwrap_or(usize::MAX);
+        waiting.min(self.config.capacity)
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.config.capacity
+    }
+
     pub(crate) fn stats(&self) -> Stats {
         self.counters.snapshot(self.tx.len(), self.config.capacity)
     }

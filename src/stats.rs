@@ -134,6 +134,8 @@ pub(crate) struct WorkerCounters {
     pub(crate) queue_time_count: Counter,
     /// Commands whose batch has ended, `on_batch_end` and replies included: done with.
     pub(crate) served: Counter,
+    /// Commands the worker has taken out of the channel.
+    pub(crate) taken: Counter,
 }
 
 /// Aligns its content to 128 bytes: a cache line, and the one the prefetcher pairs with it.
@@ -194,6 +196,15 @@ impl Counters {
     pub(crate) fn is_quiet(&self) -> bool {
         let done = self.worker.served.get() + self.submit.evictions_told.get();
         done >= self.submit.submitted.get()
+    }
+
+    /// How many accepted commands wait in the channel, from the counters alone: those counted
+    /// as submitted and neither taken by the worker nor evicted. Read in that order, like
+    /// [`is_quiet`](Counters::is_quiet); a submit under way may count for a moment, so the
+    /// caller clamps to the capacity.
+    pub(crate) fn waiting(&self) -> u64 {
+        let gone = self.worker.taken.get() + self.submit.dropped.get();
+        self.submit.submitted.get().saturating_sub(gone)
     }
 
     pub(crate) fn snapshot(&self, depth: usize, capacity: usize) -> Stats {

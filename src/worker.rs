@@ -217,6 +217,7 @@ impl<S: StateMachine> Worker<S> {
                 };
                 return (taken, Some(ending));
             };
+            self.shared.counters.worker.taken.bump(1);
             self.shared.slot_freed();
             self.record_queue_time(enqueued);
             taken += 1;
