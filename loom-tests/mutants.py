@@ -314,6 +314,13 @@ MUTATIONS = {
         "            if let Some(done) = ready() {",
         "quiet_comes_only_after_the_batch_is_committed_and_answered",
     ),
+    # A failed commit under `Continue` lets its batch's held replies through as done.
+    "failed-commit-under-continue-reports-done": (
+        "src/worker.rs",
+        "OnCommitError::Continue => self.fail_pending(&message),",
+        "OnCommitError::Continue => drop(message),",
+        "a_failed_commit_under_continue_fails_exactly_its_own_batch",
+    ),
     # A hand-stepped queue's shutdown closes it but serves nothing that was waiting.
     "manual-shutdown-skips-what-is-waiting": (
         "src/worker.rs",

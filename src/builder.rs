@@ -6,7 +6,10 @@ use crate::shared::{Shared, SubmitConfig};
 use crate::sync::channel;
 use crate::sync::{Arc, thread};
 use crate::worker::{Worker, WorkerConfig};
-use crate::{Handle, ManualQueue, OnPanic, ReplyMode, SingularQueue, StateMachine, WaitStrategy};
+use crate::{
+    Handle, ManualQueue, OnCommitError, OnPanic, ReplyMode, SingularQueue, StateMachine,
+    WaitStrategy,
+};
 
 /// The capacity a queue gets unless [`Builder::capacity`] says otherwise.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -64,6 +67,7 @@ impl<S: StateMachine> Builder<S> {
             },
             worker: WorkerConfig {
                 on_panic: OnPanic::default(),
+                on_commit_error: OnCommitError::default(),
                 reply_mode: ReplyMode::default(),
                 max_batch: DEFAULT_MAX_BATCH,
             },
@@ -160,6 +164,13 @@ impl<S: StateMachine> Builder<S> {
     /// What the queue does after `apply` panics (default [`OnPanic::Stop`]).
     pub fn on_panic(mut self, on_panic: OnPanic) -> Self {
         self.worker.on_panic = on_panic;
+        self
+    }
+
+    /// What the queue does after a batch's commit
+    /// ([`StateMachine::try_on_batch_end`]) returns an error (default [`OnCommitError::Stop`]).
+    pub fn on_commit_error(mut self, on_commit_error: OnCommitError) -> Self {
+        self.worker.on_commit_error = on_commit_error;
         self
     }
 

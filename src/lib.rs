@@ -231,6 +231,7 @@
 mod backpressure;
 mod batch;
 mod builder;
+mod commit;
 mod error;
 mod gate;
 mod handle;
@@ -256,6 +257,7 @@ mod worker;
 pub use backpressure::{Backpressure, Block, BlockFor, Decision, DropOldest, Load, Reject};
 pub use batch::{BatchInfo, ReplyMode};
 pub use builder::{Builder, DEFAULT_CAPACITY, DEFAULT_MAX_BATCH, MAX_CAPACITY};
+pub use commit::{CommitError, OnCommitError};
 pub use error::{CallError, SubmitError, WaitError, WouldDeadlock};
 pub use handle::Handle;
 pub use manual::ManualQueue;
@@ -282,6 +284,8 @@ mod samples {
     struct Submitting;
     #[doc = include_str!("../book/src/backpressure.md")]
     struct BackpressureChapter;
+    #[doc = include_str!("../book/src/batching.md")]
+    struct Batching;
     #[doc = include_str!("../book/src/nothing-lost.md")]
     struct NothingLost;
     #[doc = include_str!("../book/src/async.md")]

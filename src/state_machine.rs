@@ -1,4 +1,4 @@
-use crate::BatchInfo;
+use crate::{BatchInfo, CommitError};
 
 /// The state a [`SingularQueue`](crate::SingularQueue) owns and the commands it applies.
 ///
@@ -60,12 +60,63 @@ pub trait StateMachine: Send + 'static {
     fn on_start(&mut self) {}
 
     /// Runs on the worker thread after each batch of commands (see [`BatchInfo`]). Does nothing
-    /// by default. Flush or `fsync` here once for the whole batch; with
+    /// by default. Flush or `fsync` here once for the whole batch (or in
+    /// [`try_on_batch_end`](StateMachine::try_on_batch_end), if that can fail); with
     /// [`ReplyMode::AfterBatch`](crate::ReplyMode::AfterBatch) callers hear their command is
     /// done only after this returns. It is not called on a state that is
     /// [`Poisoned`](crate::Poisoned).
     fn on_batch_end(&mut self, info: BatchInfo) {
         let _ = info;
+    }
+
+    /// The fallible form of [`on_batch_end`](StateMachine::on_batch_end), which the worker
+    /// calls after each batch; by default it runs `on_batch_end` and succeeds. Override it
+    /// instead of `on_batch_end` when the commit can fail (a `write` or an `fsync` that
+    /// returns an error): an `Err` fails the batch's replies held under
+    /// [`ReplyMode::AfterBatch`](crate::ReplyMode::AfterBatch) with
+    /// [`WaitError::NotCommitted`](crate::WaitError::NotCommitted), and
+    /// [`Builder::on_commit_error`](crate::Builder::on_commit_error) decides whether the queue
+    /// stops or goes on. A panic here is a panic in a hook: it poisons the state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{BatchInfo, CommitError, OnCommitError, ReplyMode};
+    /// use singular_queue::{SingularQueue, StateMachine, WaitError};
+    ///
+    /// /// Keeps a log that the disk may refuse.
+    /// struct Log {
+    ///     entries: Vec<String>,
+    ///     disk_full: bool,
+    /// }
+    ///
+    /// impl StateMachine for Log {
+    ///     type Command = String;
+    ///     type Output = usize;
+    ///     fn apply(&mut self, entry: String) -> usize {
+    ///         self.entries.push(entry);
+    ///         self.entries.len()
+    ///     }
+    ///     fn try_on_batch_end(&mut self, _: BatchInfo) -> Result<(), CommitError> {
+    ///         if self.disk_full {
+    ///             return Err("no space left on device".into());
+    ///         }
+    ///         Ok(()) // write and fsync here
+    ///     }
+    /// }
+    ///
+    /// let mut queue = SingularQueue::builder(Log { entries: Vec::new(), disk_full: true })
+    ///     .reply_mode(ReplyMode::AfterBatch)
+    ///     .on_commit_error(OnCommitError::Continue)
+    ///     .manual();
+    /// let lost = queue.submit("a".to_owned()).unwrap();
+    /// queue.step();
+    /// assert!(matches!(lost.wait(), Err(WaitError::NotCommitted(m)) if m.contains("no space")));
+    /// assert!(!queue.handle().is_closed(), "the queue goes on");
+    /// ```
+    fn try_on_batch_end(&mut self, info: BatchInfo) -> Result<(), CommitError> {
+        self.on_batch_end(info);
+        Ok(())
     }
 
     /// Runs on the worker thread after the last command, during a shutdown. Does nothing by

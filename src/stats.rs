@@ -66,6 +66,9 @@ pub struct Stats {
     pub batches: u64,
     /// The most commands the worker has taken in one batch.
     pub max_batch_size: u64,
+    /// Batches whose commit ([`StateMachine::try_on_batch_end`](crate::StateMachine::try_on_batch_end))
+    /// returned an error.
+    pub failed_commits: u64,
     /// The longest a command waited, from its submit (including any wait for room) until the
     /// worker took it. Zero unless
     /// [`Builder::track_queue_time`](crate::Builder::track_queue_time) is on.
@@ -136,6 +139,8 @@ pub(crate) struct WorkerCounters {
     pub(crate) served: Counter,
     /// Commands the worker has taken out of the channel.
     pub(crate) taken: Counter,
+    /// Batches whose commit returned an error.
+    pub(crate) failed_commits: Counter,
 }
 
 /// Aligns its content to 128 bytes: a cache line, and the one the prefetcher pairs with it.
@@ -227,6 +232,7 @@ impl Counters {
             dropped,
             batches: worker.batches.get(),
             max_batch_size: worker.max_batch.get(),
+            failed_commits: worker.failed_commits.get(),
             max_queue_time: Duration::from_nanos(worker.queue_time_max.get()),
             depth,
             capacity,

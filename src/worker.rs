@@ -8,12 +8,13 @@ use crate::sync::channel::{Receiver, TryRecvError};
 use crate::sync::{Arc, Instant};
 use crate::wait::Backoff;
 use crate::waits;
-use crate::{BatchInfo, Poisoned, ReplyMode, StateMachine, WaitError};
+use crate::{BatchInfo, CommitError, OnCommitError, Poisoned, ReplyMode, StateMachine, WaitError};
 
 /// How the worker runs, as the builder set it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WorkerConfig {
     pub(crate) on_panic: OnPanic,
+    pub(crate) on_commit_error: OnCommitError,
     pub(crate) reply_mode: ReplyMode,
     pub(crate) max_batch: usize,
 }
@@ -294,7 +295,7 @@ impl<S: StateMachine> Worker<S> {
                 size: applied,
                 remaining,
             };
-            self.run_hook(|state| state.on_batch_end(info));
+            self.commit(info);
         }
         match self.poison.clone() {
             None => self.pending.drain(..).for_each(|(reply, output)| {
@@ -303,6 +304,23 @@ impl<S: StateMachine> Worker<S> {
             Some(message) => self.fail_pending(&message),
         }
         self.shared.batch_served(taken);
+    }
+
+    /// Runs the batch's commit. A panic poisons the state, as in any hook; an error fails the
+    /// held replies and, unless the queue carries on after failed commits, poisons it too.
+    fn commit(&mut self, info: BatchInfo) {
+        let state = &mut self.state;
+        let error = match on_panic::catch(|| state.try_on_batch_end(info)) {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => error,
+            Err(panic) => return self.poison(panic),
+        };
+        self.shared.counters.worker.failed_commits.bump(1);
+        let message = commit_failure(error);
+        match self.config.on_commit_error {
+            OnCommitError::Stop => self.poison(message),
+            OnCommitError::Continue => self.fail_pending(&message),
+        }
     }
 
     /// Tells the callers whose outputs wait for a commit that will not come: their commands
@@ -346,6 +364,13 @@ impl<S: StateMachine> Worker<S> {
         self.poison.get_or_insert(message);
         self.shared.close();
     }
+}
+
+/// The message of a failed commit. The error's `Display` and `Drop` are user code: a panic in
+/// either is caught, and named instead.
+fn commit_failure(error: CommitError) -> String {
+    on_panic::catch(move || format!("commit failed: {error}"))
+        .unwrap_or_else(|panic| format!("commit failed, and its error panicked: {panic}"))
 }
 
 /// Hands a result to its waiter, or drops it when nobody waits. Either runs user code (the

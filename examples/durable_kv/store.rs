@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
-use singular_queue::{BatchInfo, StateMachine};
+use singular_queue::{BatchInfo, CommitError, StateMachine};
 
 use super::wal::{Op, Recovery, Wal};
 
@@ -70,9 +70,11 @@ impl StateMachine for DurableKv {
         apply_op(&mut self.map, op)
     }
 
-    fn on_batch_end(&mut self, _: BatchInfo) {
-        // One fsync for the whole batch: the group commit.
-        self.wal.commit().expect("fsync the write-ahead log");
+    fn try_on_batch_end(&mut self, _: BatchInfo) -> Result<(), CommitError> {
+        // One fsync for the whole batch: the group commit. If it fails, every caller of the
+        // batch hears "applied, not committed", and (the default `OnCommitError::Stop`) the
+        // queue stops: the map may now hold what the log does not.
+        Ok(self.wal.commit()?)
     }
 }
 // ANCHOR_END: state_machine

@@ -278,3 +278,61 @@ fn a_shutdown_wakes_waiting_tasks_at_once_even_while_the_worker_is_busy() {
         },
     );
 }
+
+/// Fails the commit of its first batch, and remembers that batch's size.
+#[derive(Default)]
+struct FirstCommitFails {
+    applied: usize,
+    batches: usize,
+    first_batch: usize,
+}
+
+impl StateMachine for FirstCommitFails {
+    type Command = ();
+    type Output = ();
+    fn apply(&mut self, (): ()) {
+        self.applied += 1;
+    }
+    fn try_on_batch_end(&mut self, info: BatchInfo) -> Result<(), singular_queue::CommitError> {
+        self.batches += 1;
+        if self.batches == 1 {
+            self.first_batch = info.size;
+            return Err("disk full".into());
+        }
+        Ok(())
+    }
+}
+
+/// Two callers racing a commit that fails under `OnCommitError::Continue`: exactly the callers
+/// of the failed batch hear `NotCommitted`, the others their output; both commands are
+/// applied, and the queue goes on.
+#[test]
+fn a_failed_commit_under_continue_fails_exactly_its_own_batch() {
+    check_bounded(
+        "a_failed_commit_under_continue_...",
+        PREEMPTION_BOUND,
+        || {
+            let queue = SingularQueue::builder(FirstCommitFails::default())
+                .reply_mode(singular_queue::ReplyMode::AfterBatch)
+                .on_commit_error(singular_queue::OnCommitError::Continue)
+                .capacity(2)
+                .spawn()
+                .unwrap();
+            let handle = queue.handle();
+            let other = thread::spawn(move || handle.call(()));
+            let mine = queue.call(());
+            let answers = [mine, other.join().unwrap()];
+            let lost = answers
+                .iter()
+                .filter(|a| matches!(a, Err(e) if e.is_not_committed()))
+                .count();
+            assert!(
+                answers
+                    .iter()
+                    .all(|a| a.is_ok() || matches!(a, Err(e) if e.is_not_committed()))
+            );
+            let state = queue.shutdown().unwrap();
+            assert_eq!((state.applied, lost), (2, state.first_batch));
+        },
+    );
+}
