@@ -310,8 +310,8 @@ MUTATIONS = {
     # before them: it and the worker can each miss the other's write.
     "quiet-waiter-looks-without-the-fence": (
         "src/room.rs",
-        "            fence(Ordering::SeqCst);\n            if let Some(done) = ready() {",
-        "            if let Some(done) = ready() {",
+        "        self.register(waker);\n        fence(Ordering::SeqCst);",
+        "        self.register(waker);",
         "quiet_comes_only_after_the_batch_is_committed_and_answered",
     ),
     # A failed commit under `Continue` lets its batch's held replies through as done.
@@ -320,6 +320,21 @@ MUTATIONS = {
         "OnCommitError::Continue => self.fail_pending(&message),",
         "OnCommitError::Continue => drop(message),",
         "a_failed_commit_under_continue_fails_exactly_its_own_batch",
+    ),
+    # The worker does not read a handle's close: it sleeps on, and `closed()` never completes.
+    "worker-ignores-a-handles-close": (
+        "src/shared.rs",
+        "self.is_orphaned() || self.closing.load(Ordering::Acquire)",
+        "self.is_orphaned()",
+        "a_close_from_a_handle_racing_a_submitter_applies_or_hands_back_and_ends_the_worker",
+    ),
+    # A handle's nudge goes in whether or not the gate is open: after a worker finishing alone
+    # took its last look, the nudge can fill the channel, and the owner's `Stop` waits forever.
+    "handle-nudges-past-a-closed-gate": (
+        "src/shared.rs",
+        "        if let Some(_pass) = self.gate.enter() {\n            let _ = self.tx.try_send(Message::Stop);\n        }",
+        "        let _pass = self.gate.enter();\n        let _ = self.tx.try_send(Message::Stop);",
+        "a_close_from_a_handle_racing_the_owners_shutdown_never_hangs",
     ),
     # A hand-stepped queue's shutdown closes it but serves nothing that was waiting.
     "manual-shutdown-skips-what-is-waiting": (

@@ -40,4 +40,12 @@ fn async_calls_are_send<S: StateMachine>(handle: &Handle<S>, commands: [S::Comma
     send(&handle.call_async(a));
     send(&handle.submit_async(b));
     send(&handle.tell_async(c));
+    send(&handle.closed());
+}
+
+/// So is the owner's async shutdown.
+#[allow(dead_code)]
+fn async_shutdown_is_send<S: StateMachine>(queue: SingularQueue<S>) {
+    fn send<X: Send>(_: &X) {}
+    send(&queue.shutdown_async());
 }

@@ -267,6 +267,53 @@ impl<S: StateMachine> Handle<S> {
         self.shared.is_closed()
     }
 
+    /// Closes the queue from any thread, without waiting: later submits, through any handle,
+    /// are refused with [`SubmitError::Closed`] (the command handed back); every command
+    /// already accepted is still applied; then `on_stop` runs and the worker finishes. The
+    /// owner's [`shutdown`](crate::SingularQueue::shutdown) (or drop) still returns (or drops)
+    /// the state. Await [`closed`](Handle::closed) for the end. Closing twice is closing once.
+    ///
+    /// For a service whose queue sits in shared state: a signal handler's task closes it,
+    /// tasks await `closed()`, and the owner shuts down to get the state. On a
+    /// [`ManualQueue`](crate::ManualQueue) it only closes: the owner's steps still serve what
+    /// was accepted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{model, SingularQueue, StateMachine, SubmitError};
+    /// # struct Counter(u64);
+    /// # impl StateMachine for Counter {
+    /// #     type Command = u64;
+    /// #     type Output = u64;
+    /// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+    /// # }
+    ///
+    /// let queue = SingularQueue::new(Counter(0));
+    /// let handle = queue.handle();
+    /// handle.tell(5).unwrap();
+    /// std::thread::spawn(move || handle.close()); // from anywhere
+    /// model::block_on(queue.handle().closed()); // every accepted command applied
+    /// assert!(matches!(queue.tell(1), Err(SubmitError::Closed(1))));
+    /// assert_eq!(queue.shutdown().unwrap().0, 5);
+    /// ```
+    pub fn close(&self) {
+        self.shared.close_from_handle();
+    }
+
+    /// Completes once the queue's worker has finished for good: closed (by
+    /// [`close`](Handle::close), the owner's shutdown, a poisoning panic followed by shutdown,
+    /// or the owner's drop), every accepted command served, `on_stop` run. Any executor; the
+    /// crate's own wake-up, no timer. On a [`ManualQueue`](crate::ManualQueue), when its owner
+    /// shuts it down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future only stops waiting; it changes nothing in the queue.
+    pub async fn closed(&self) {
+        self.shared.closed().await;
+    }
+
     /// How many accepted commands wait for the worker now (not counting the one it may be
     /// applying). Read from a few atomic counters, without the channel's lock, so it is cheap
     /// enough for a health check on every request; like any figure of a running queue it is a

@@ -229,6 +229,38 @@ impl<S: StateMachine> SingularQueue<S> {
         exit.into_state()
     }
 
+    /// Like [`shutdown`](SingularQueue::shutdown), for async code: the task waits for the
+    /// worker to apply every accepted command and run `on_stop` without blocking its thread
+    /// (only the join of the finished thread, a moment, blocks).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future after it started closes the queue (as [`Handle::close`]) and drops
+    /// the owner: the worker still applies every accepted command, and the drop joins it.
+    ///
+    /// # Errors
+    ///
+    /// As [`shutdown`](SingularQueue::shutdown).
+    ///
+    /// # Panics
+    ///
+    /// Where [`shutdown`](SingularQueue::shutdown) panics.
+    pub async fn shutdown_async(self) -> Result<S, Poisoned<S>> {
+        self.handle.close();
+        self.handle.closed().await;
+        self.shutdown()
+    }
+
+    /// Same as [`Handle::close`].
+    pub fn close(&self) {
+        self.handle.close();
+    }
+
+    /// Same as [`Handle::closed`].
+    pub async fn closed(&self) {
+        self.handle.closed().await;
+    }
+
     /// Stops accepting commands and stops the worker after the command it is applying.
     /// Returns the state and the commands that were accepted but not applied, in the order
     /// they were accepted; their tickets resolve to

@@ -83,11 +83,7 @@ impl Room {
         // Whether a timed wait reported its deadline passed, by the clock it waited on.
         let mut expired = false;
         loop {
-            registration.register(&waker);
-            // Pairs with the fence in `wake_all_after_change`: of a waiter that registers then
-            // looks, and a thread that changes what it looks at then reads `waiting`, at least
-            // one sees the other's write.
-            fence(Ordering::SeqCst);
+            registration.register_then_look(&waker);
             if let Some(done) = ready() {
                 return Some(done);
             }
@@ -183,6 +179,17 @@ impl Registration<'_> {
             replaced
         };
         drop(replaced);
+    }
+}
+
+impl Registration<'_> {
+    /// Registers `waker`, for a waiter that looks at what [`Room::wake_all_after_change`]
+    /// publishes: the fence pairs with that one, so that of a waiter that registers then
+    /// looks, and a thread that changes what it looks at then reads `waiting`, at least one
+    /// sees the other's write.
+    pub(crate) fn register_then_look(&mut self, waker: &Waker) {
+        self.register(waker);
+        fence(Ordering::SeqCst);
     }
 }
 

@@ -44,6 +44,9 @@ pub(crate) struct Shared<S: StateMachine> {
     quiet: Room,
     /// Set when the worker has finished for good: nothing more will be served.
     worker_gone: AtomicBool,
+    /// Set when a handle closed the queue: the worker finishes on its own, and keeps what it
+    /// hands back for the owner's shutdown.
+    closing: AtomicBool,
     config: SubmitConfig<S::Command>,
     pub(crate) counters: Counters,
     /// Set by `shutdown_now`: the worker sets aside every command it receives from then on.
@@ -78,6 +81,7 @@ impl<S: StateMachine> Shared<S> {
             room: Room::new(),
             quiet: Room::new(),
             worker_gone: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             config,
             counters: Counters::default(),
             stop_now: AtomicBool::new(false),
@@ -384,6 +388,49 @@ impl<S: StateMachine> Shared<S> {
         self.quiet.wake_all_after_change();
     }
 
+    /// Closes the queue from a handle, without waiting: later submits are refused, and the
+    /// worker finishes on its own once it has served what was accepted. The first closer nudges
+    /// a worker that may be asleep on an empty channel (a full channel needs no nudge: the
+    /// worker reads the flag after each batch). The nudge goes in only through the open gate:
+    /// a worker finishing alone waits until the gate is quiet before its last look, so it
+    /// finds the nudge, and no `Stop` but the owner's can come in after that look. A gate
+    /// already closed needs no nudge: the owner is stopping the worker, or the worker is
+    /// finishing on its own (orphaned, poisoned, or closed by this flag).
+    pub(crate) fn close_from_handle(&self) {
+        if self.closing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(_pass) = self.gate.enter() {
+            let _ = self.tx.try_send(Message::Stop);
+        }
+        self.close();
+    }
+
+    /// Whether the worker must find its own end: the owner let go, or a handle closed the
+    /// queue.
+    pub(crate) fn finishing_alone(&self) -> bool {
+        self.is_orphaned() || self.closing.load(Ordering::Acquire)
+    }
+
+    /// Waits as a task until the worker has finished for good.
+    pub(crate) async fn closed(&self) {
+        let gone = || self.worker_gone.load(Ordering::Acquire);
+        let mut registration = self.quiet.registration();
+        poll_fn(|cx| {
+            if gone() {
+                return Poll::Ready(());
+            }
+            registration.register_then_look(cx.waker());
+            if gone() {
+                return Poll::Ready(());
+            }
+            let queue = self.id();
+            waits::note_pending(move || waits::wait_for(queue));
+            Poll::Pending
+        })
+        .await;
+    }
+
     /// Whether every command accepted so far is done with, and no submit is under way; or
     /// the worker has finished, and nothing more will be.
     fn is_quiet(&self) -> bool {
@@ -427,7 +474,9 @@ impl<S: StateMachine> Shared<S> {
     pub(crate) fn close_and_stop(&self, now: bool) {
         self.close_for_owner(now);
         self.gate.wait_quiet();
-        // The worker catches every panic of user code, so it is alive to receive this.
+        // The worker catches every panic of user code, so it is alive to receive this, or has
+        // finished on its own and left the channel empty: only this `Stop` can come in after
+        // its last look (a handle's nudge goes in through the gate, before that look).
         let _ = self.tx.send(Message::Stop);
     }
 

@@ -143,11 +143,18 @@ impl<S: StateMachine> Worker<S> {
     /// A hand-stepped queue's step: one batch of what is already waiting, if anything is.
     /// Returns how many commands it took.
     pub(crate) fn step(&mut self) -> usize {
-        let Ok(first) = self.rx.try_recv() else {
-            return 0;
-        };
-        self.guarded(|worker| worker.run_batch(first).0)
-            .unwrap_or(1)
+        loop {
+            match self.rx.try_recv() {
+                Err(_) => return 0,
+                // A handle's nudge: this worker is the owner's thread, which needs none.
+                Ok(Message::Stop) => {}
+                Ok(first) => {
+                    return self
+                        .guarded(|worker| worker.run_batch(first).0)
+                        .unwrap_or(1);
+                }
+            }
+        }
     }
 
     /// A hand-stepped queue's shutdown: closes it, serves (or, if `now`, sets aside) every
@@ -168,7 +175,9 @@ impl<S: StateMachine> Worker<S> {
 
     fn run_batches(&mut self) -> Ending {
         loop {
-            if self.shared.is_orphaned() {
+            // A poisoned state closed the queue: nothing more can come in, so the worker sets
+            // aside what is left and finishes without waiting for the owner.
+            if self.poison.is_some() || self.shared.finishing_alone() {
                 return Ending::Alone;
             }
             // Only a `Stop` ends the worker; a disconnected channel (impossible while `Shared`
@@ -209,9 +218,10 @@ impl<S: StateMachine> Worker<S> {
             } = message
             else {
                 // `Stop` is the channel's last message when the owner sent it after the gate
-                // went quiet; an orphaned queue's `Stop` is only a nudge to look at the flag.
+                // went quiet; an orphaned or handle-closed queue's `Stop` is only a nudge to
+                // look at the flags.
                 self.end_batch(taken, applied, 0);
-                let ending = if self.shared.is_orphaned() {
+                let ending = if self.shared.finishing_alone() {
                     Ending::Alone
                 } else {
                     Ending::Stop
