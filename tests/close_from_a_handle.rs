@@ -7,8 +7,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use singular_queue::{SingularQueue, StateMachine, SubmitError, model};
-use support::{Op, Probe, Sum, within};
+use singular_queue::{SingularQueue, SubmitError, model};
+use support::{Op, Sum, within};
 
 /// Submitters race a close from another thread: each command is applied or handed back as
 /// closed, and the state holds exactly the accepted ones.
