@@ -27,9 +27,10 @@ pub enum ReplyMode {
     /// As soon as its `apply` returns (the default, lowest latency).
     #[default]
     AfterApply,
-    /// Only once [`on_batch_end`](crate::StateMachine::on_batch_end) has returned for its
-    /// batch: group commit. A caller is told its command is done only once the batch is
-    /// committed (for example, fsynced). If `on_batch_end` panics (or a command of the batch
+    /// Only once the batch's commit ([`on_batch_end`](crate::StateMachine::on_batch_end), or
+    /// [`try_on_batch_end`](crate::StateMachine::try_on_batch_end)) has succeeded: group
+    /// commit. A caller is told its command is done only once the batch is committed (for
+    /// example, fsynced). If the commit returns an error or panics (or a command of the batch
     /// panics and poisons the state first), every other reply of the batch is
     /// [`WaitError::NotCommitted`](crate::WaitError::NotCommitted): applied, not committed;
     /// none is reported done, and none is blamed for the panic.

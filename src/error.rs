@@ -72,10 +72,13 @@ pub enum WaitError {
     /// `apply` panicked on this very command; the panic's message is kept.
     Panicked(String),
     /// `apply` ran on this command and returned, but its batch was not committed under
-    /// [`ReplyMode::AfterBatch`](crate::ReplyMode::AfterBatch): `on_batch_end` panicked, or
-    /// another command of the same batch panicked and poisoned the state first, so
-    /// `on_batch_end` never ran. The message is that panic's. The command's effects are in the
-    /// state (which is now [`Poisoned`](crate::Poisoned)); do not apply it again.
+    /// [`ReplyMode::AfterBatch`](crate::ReplyMode::AfterBatch): the commit
+    /// ([`try_on_batch_end`](crate::StateMachine::try_on_batch_end)) returned an error (the
+    /// message is "commit failed: " and the error's), or it panicked, or another command of
+    /// the same batch panicked and poisoned the state first, so the commit never ran (the
+    /// message is that panic's). The command's effects are in the state — poisoned, unless
+    /// [`OnCommitError::Continue`](crate::OnCommitError::Continue) went on after a failed
+    /// commit; do not apply it again.
     NotCommitted(String),
     /// The queue stopped before applying this command: a
     /// [`shutdown_now`](crate::SingularQueue::shutdown_now), or a state poisoned by an earlier

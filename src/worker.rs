@@ -376,11 +376,15 @@ impl<S: StateMachine> Worker<S> {
     }
 }
 
-/// The message of a failed commit. The error's `Display` and `Drop` are user code: a panic in
-/// either is caught, and named instead.
+/// The message of a failed commit. The error's `Display` and `Drop` are user code: each runs
+/// under its own `catch` (the error is not dropped while its `Display`'s panic unwinds, which
+/// would abort), a panic in `Display` is named instead of the error, and one in `Drop` is
+/// ignored, keeping the message.
 fn commit_failure(error: CommitError) -> String {
-    on_panic::catch(move || format!("commit failed: {error}"))
-        .unwrap_or_else(|panic| format!("commit failed, and its error panicked: {panic}"))
+    let message = on_panic::catch(|| format!("commit failed: {error}"))
+        .unwrap_or_else(|panic| format!("commit failed, and its error panicked: {panic}"));
+    let _ = on_panic::catch(move || drop(error));
+    message
 }
 
 /// Hands a result to its waiter, or drops it when nobody waits. Either runs user code (the
