@@ -10,8 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use singular_queue::{
-    BatchInfo, CallError, CommitError, DropOldest, OnCommitError, OnPanic, Reject, ReplyMode,
-    SingularQueue, StateMachine, Stats, SubmitError, WaitError,
+    BatchInfo, CallError, CommitError, DropOldest, Handle, OnCommitError, OnPanic, Reject,
+    ReplyMode, SingularQueue, StateMachine, Stats, SubmitError, Ticket, WaitError,
 };
 use support::{quiet_panics, wait_for, within};
 
@@ -369,38 +369,73 @@ fn max_batch_cuts_fail_only_their_own_batch_and_report_remaining() {
 
 // === shutdown_now mid-batch ===
 
+/// What `shutdown_now` returns.
+type ShutdownNow = Result<(Flaky, Vec<Cmd>), singular_queue::Poisoned<Flaky>>;
+
+/// What `shutdown_now` returned while the worker held a failing batch, with the held command's
+/// ticket, the three commands waiting behind it, and a handle.
+struct MidBatch {
+    outcome: std::thread::Result<ShutdownNow>,
+    held: Ticket<u64>,
+    behind: Vec<Ticket<u64>>,
+    handle: Handle<Flaky>,
+}
+
+/// Holds the worker in a batch whose commit fails, queues three commands behind it, and shuts
+/// the queue down now under `policy`.
+fn shutdown_now_mid_failing_batch(policy: OnCommitError) -> (MidBatch, Knobs) {
+    let (state, knobs) = flaky(ErrorKind::Io);
+    knobs.fail.store(true, Ordering::SeqCst);
+    let queue = SingularQueue::builder(state)
+        .reply_mode(ReplyMode::AfterBatch)
+        .on_commit_error(policy)
+        .spawn()
+        .unwrap();
+    let handle = queue.handle();
+    let (cmd, started, release) = hold();
+    let held = queue.submit(cmd).unwrap();
+    started.recv().unwrap();
+    let behind: Vec<_> = (0..3).map(|n| queue.submit(Cmd::Add(n)).unwrap()).collect();
+    assert_eq!(handle.len(), 3);
+    let owner = thread::spawn(move || queue.shutdown_now());
+    wait_for("shutdown_now closed the queue", LIMIT, || {
+        handle.is_closed()
+    });
+    release.send(()).unwrap();
+    let outcome = owner.join();
+    let mid = MidBatch {
+        outcome,
+        held,
+        behind,
+        handle,
+    };
+    (mid, knobs)
+}
+
+/// The held command's caller hears "not committed", those behind it "not applied", and the
+/// counts balance with nothing left waiting.
+fn assert_told(held: Ticket<u64>, behind: Vec<Ticket<u64>>, handle: &Handle<Flaky>) {
+    assert!(not_committed(held.wait()).contains("no space"));
+    for ticket in behind {
+        assert_eq!(ticket.wait(), Err(WaitError::NotApplied));
+    }
+    let stats = handle.stats();
+    assert_eq!(stats.failed_commits, 1);
+    balanced(&stats);
+    assert!(handle.is_empty());
+}
+
 #[test]
 fn shutdown_now_mid_failing_batch_under_stop() {
     within(LIMIT, || {
-        let (state, knobs) = flaky(ErrorKind::Io);
-        knobs.fail.store(true, Ordering::SeqCst);
-        let queue = SingularQueue::builder(state)
-            .reply_mode(ReplyMode::AfterBatch)
-            .on_commit_error(OnCommitError::Stop)
-            .spawn()
-            .unwrap();
-        let handle = queue.handle();
-        let (cmd, started, release) = hold();
-        let held = queue.submit(cmd).unwrap();
-        started.recv().unwrap();
-        let behind: Vec<_> = (0..3).map(|n| queue.submit(Cmd::Add(n)).unwrap()).collect();
-        assert_eq!(handle.len(), 3);
-        let owner = thread::spawn(move || queue.shutdown_now());
-        wait_for("shutdown_now closed the queue", LIMIT, || {
-            handle.is_closed()
-        });
-        release.send(()).unwrap();
-        let outcome = owner.join().unwrap();
-        assert!(not_committed(held.wait()).contains("no space"));
-        for ticket in behind {
-            assert_eq!(ticket.wait(), Err(WaitError::NotApplied));
-        }
-        let poisoned = outcome.err().expect("the failed commit poisoned the state");
+        let (mid, knobs) = shutdown_now_mid_failing_batch(OnCommitError::Stop);
+        let poisoned = mid
+            .outcome
+            .unwrap()
+            .err()
+            .expect("the failed commit poisoned the state");
         assert_eq!(poisoned.unapplied().len(), 3);
-        let stats = handle.stats();
-        assert_eq!(stats.failed_commits, 1);
-        balanced(&stats);
-        assert!(handle.is_empty());
+        assert_told(mid.held, mid.behind, &mid.handle);
         assert_eq!(knobs.commits.load(Ordering::SeqCst), 1);
     });
 }
@@ -408,37 +443,14 @@ fn shutdown_now_mid_failing_batch_under_stop() {
 #[test]
 fn shutdown_now_mid_failing_batch_under_continue() {
     within(LIMIT, || {
-        let (state, knobs) = flaky(ErrorKind::Io);
-        knobs.fail.store(true, Ordering::SeqCst);
-        let queue = SingularQueue::builder(state)
-            .reply_mode(ReplyMode::AfterBatch)
-            .on_commit_error(OnCommitError::Continue)
-            .spawn()
-            .unwrap();
-        let handle = queue.handle();
-        let (cmd, started, release) = hold();
-        let held = queue.submit(cmd).unwrap();
-        started.recv().unwrap();
-        let behind: Vec<_> = (0..3).map(|n| queue.submit(Cmd::Add(n)).unwrap()).collect();
-        let owner = thread::spawn(move || queue.shutdown_now());
-        wait_for("shutdown_now closed the queue", LIMIT, || {
-            handle.is_closed()
-        });
-        release.send(()).unwrap();
-        let (state, unapplied) = owner
-            .join()
+        let (mid, _) = shutdown_now_mid_failing_batch(OnCommitError::Continue);
+        let (state, unapplied) = mid
+            .outcome
             .unwrap()
             .unwrap_or_else(|poisoned| panic!("Continue: not poisoned: {}", poisoned.message()));
         assert_eq!(unapplied.len(), 3);
         assert!(state.applied.is_empty());
-        assert!(not_committed(held.wait()).contains("no space"));
-        for ticket in behind {
-            assert_eq!(ticket.wait(), Err(WaitError::NotApplied));
-        }
-        let stats = handle.stats();
-        assert_eq!(stats.failed_commits, 1);
-        balanced(&stats);
-        assert!(handle.is_empty());
+        assert_told(mid.held, mid.behind, &mid.handle);
     });
 }
 
