@@ -42,7 +42,7 @@ const KEYS_PER_WRITER: u64 = 1_000;
 fn main() {
     let store = SingularQueue::builder(KvStore::default())
         .capacity(128)
-        .thread_name("kv-store")
+        .name("kv-store")
         .spawn()
         .expect("spawn the store's worker thread");
 

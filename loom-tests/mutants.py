@@ -93,11 +93,11 @@ MUTATIONS = {
     ),
     "room-no-second-try-after-registering": (
         "src/shared.rs",
-        "            registration.register(cx.waker());\n"
-        "            let pending = match self.attempt(pending) {\n"
+        "            registration.register_then_look(cx.waker());\n"
+        "            let pending = match attempt(pending) {\n"
         "                Ok(result) => return Poll::Ready(result),\n"
         "                Err(full) => full,\n            };",
-        "            registration.register(cx.waker());",
+        "            registration.register_then_look(cx.waker());",
         "an_async_submit_waiting_for_room_is_woken_when_the_worker_frees_a_slot",
     ),
     "retry-for-room-skips-the-gate": (
@@ -123,8 +123,8 @@ MUTATIONS = {
     ),
     "timed-out-call-keeps-its-slot-pending": (
         "src/reply.rs",
-        "None => *state = State::Abandoned,",
-        "None => {}",
+        "std::mem::replace(&mut *state, State::Abandoned)",
+        "std::mem::replace(&mut *state, pending())",
         "a_timed_out_call_never_drops_the_late_output_on_its_own_thread",
     ),
     "wait-for-graph-misses-cycles": (
@@ -208,7 +208,7 @@ MUTATIONS = {
     "close-wakes-no-waiter": (
         "src/shared.rs",
         "        self.gate.close();\n        // Submitters waiting for room find the gate closed when they look again.\n"
-        "        self.room.wake_all();",
+        "        self.room.wake_all_after_change();",
         "        self.gate.close();",
         "a_shutdown_wakes_waiting_tasks_at_once_even_while_the_worker_is_busy",
     ),
@@ -244,12 +244,6 @@ MUTATIONS = {
         "            std::mem::forget(Arc::clone(&slot));\n            let Some(before) = before else {",
         "a_ticket_dropped_before_during_or_after_completion_leaves_the_command_applied",
     ),
-    "failed-offer-stays-counted": (
-        "src/shared.rs",
-        "                submitted.sub(1);\n",
-        "",
-        "two_producers_each_command_applied_once_in_producer_order",
-    ),
     "timeout-counted-as-rejected": (
         "src/shared.rs",
         "SubmitError::Timeout(_) => &self.counters.submit.timed_out,",
@@ -258,8 +252,8 @@ MUTATIONS = {
     ),
     "timeout-loses-the-command": (
         "src/shared.rs",
-        "            let message = pending.expect(\"a timed-out message is still pending\");\n"
-        "            Err(SubmitError::Timeout(message))",
+        "            let pending = pending.expect(\"what timed out is still pending\");\n"
+        "            Err(SubmitError::Timeout(pending))",
         "            drop(pending);\n            Ok(())",
         "block_for_racing_the_worker_is_accepted_or_timed_out_never_both",
     ),
@@ -271,14 +265,40 @@ MUTATIONS = {
         "                drop(message);\n                Offered::Done(Ok(()))\n            }",
         "reject_at_capacity_one_applies_or_hands_back_each_command",
     ),
-    # A refused offer takes its `submitted` count back without waking those waiting for
-    # quiet, who saw it as a submit under way.
-    "refused-offer-does-not-wake-quiet-waiters": (
+    # The worker takes a command out without giving its place back: the queue shrinks until
+    # nobody gets in.
+    "worker-keeps-the-vacancy": (
         "src/shared.rs",
-        "                // A thread waiting for quiet may have seen this submit as under way.\n"
-        "                self.quiet.wake_all_after_change();\n",
-        "",
-        "waiting_until_quiet_racing_a_refused_submit_returns_once_everything_accepted_is_served",
+        "    pub(crate) fn slot_freed(&self) {\n        self.free_vacancy();",
+        "    pub(crate) fn slot_freed(&self) {\n        self.room.wake_all();",
+        "a_permit_and_an_evicting_submitter_never_take_the_same_place",
+    ),
+    # A permit dropped unused keeps its place: a reservation waiting for it waits forever.
+    "permit-drop-keeps-its-place": (
+        "src/shared.rs",
+        "        self.reserved.fetch_sub(1, Ordering::SeqCst);\n        self.free_vacancy();\n    }",
+        "        self.reserved.fetch_sub(1, Ordering::SeqCst);\n    }",
+        "a_permit_dropped_unused_wakes_a_reservation_waiting_for_room",
+    ),
+    # An evicting submitter that finds nothing to evict spins, even when permits hold every
+    # place and nothing will come to evict until one is used.
+    "evictor-spins-while-permits-hold-the-room": (
+        "src/shared.rs",
+        "Err(_) if self.reserved.load(Ordering::SeqCst) > 0 => {",
+        "Err(_) if false => {",
+        "a_try_under_drop_oldest_is_refused_when_permits_hold_every_place",
+    ),
+    # A permit's command takes a fresh place instead of the one it holds.
+    "permit-sends-without-its-place": (
+        "src/shared.rs",
+        "        self.settle(self.send_held(self.message(command, reply)))",
+        "        self.free_vacancy();\n"
+        "        let message = self.message(command, reply);\n"
+        "        match self.try_offer(message) {\n"
+        "            Ok(offered) => self.settle(offered),\n"
+        "            Err(full) => self.settle(Err(SubmitError::Full(full))),\n"
+        "        }",
+        "a_permit_and_an_evicting_submitter_never_take_the_same_place",
     ),
     "served-batch-does-not-wake-quiet-waiters": (
         "src/shared.rs",

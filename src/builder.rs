@@ -7,7 +7,7 @@ use crate::sync::channel;
 use crate::sync::{Arc, thread};
 use crate::worker::{Worker, WorkerConfig};
 use crate::{
-    Handle, ManualQueue, OnCommitError, OnPanic, ReplyMode, SingularQueue, StateMachine,
+    Handle, ManualQueue, Observer, OnCommitError, OnPanic, ReplyMode, SingularQueue, StateMachine,
     WaitStrategy,
 };
 
@@ -41,23 +41,24 @@ pub const DEFAULT_MAX_BATCH: usize = 128;
 ///     .reply_mode(ReplyMode::AfterBatch)
 ///     .on_panic(OnPanic::Continue)
 ///     .track_queue_time(true)
-///     .thread_name("counter")
+///     .name("counter")
 ///     .spawn()
 ///     .expect("spawn the worker thread");
 /// assert_eq!(queue.call(1).unwrap(), 1);
 /// ```
 pub struct Builder<S: StateMachine> {
     state: S,
-    thread_name: String,
+    name: String,
     submit: SubmitConfig<S::Command>,
     worker: WorkerConfig,
+    observer: Option<Box<dyn Observer>>,
 }
 
 impl<S: StateMachine> Builder<S> {
     pub(crate) fn new(state: S) -> Self {
         Self {
             state,
-            thread_name: "singular-queue".to_owned(),
+            name: "singular-queue".to_owned(),
             submit: SubmitConfig {
                 capacity: DEFAULT_CAPACITY,
                 policy: Box::new(Block),
@@ -71,6 +72,7 @@ impl<S: StateMachine> Builder<S> {
                 reply_mode: ReplyMode::default(),
                 max_batch: DEFAULT_MAX_BATCH,
             },
+            observer: None,
         }
     }
 
@@ -192,10 +194,20 @@ impl<S: StateMachine> Builder<S> {
         self
     }
 
-    /// The worker thread's name, as panics and debuggers show it (default `singular-queue`).
-    /// A name with a NUL byte makes [`spawn`](Builder::spawn) fail.
-    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
-        self.thread_name = name.into();
+    /// The queue's name (default `singular-queue`): its worker thread's name, as panics and
+    /// debuggers show it, and [`Handle::name`], a label to export its metrics under. A name
+    /// with a NUL byte makes [`spawn`](Builder::spawn) fail.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Hands the worker's measurements to `observer` as it makes them: each command's queue
+    /// time and apply time, each batch's size, commit time and the depth it left (see
+    /// [`Observer`]). Turns on [`track_queue_time`](Builder::track_queue_time).
+    pub fn observer(mut self, observer: impl Observer) -> Self {
+        self.observer = Some(Box::new(observer));
+        self.submit.track_queue_time = true;
         self
     }
 
@@ -207,13 +219,13 @@ impl<S: StateMachine> Builder<S> {
     /// [`io::ErrorKind::InvalidInput`] if the thread's name holds a NUL byte; the state is
     /// dropped.
     pub fn spawn(self) -> io::Result<SingularQueue<S>> {
-        if self.thread_name.contains('\0') {
+        if self.name.contains('\0') {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a thread name must not contain a NUL byte",
             ));
         }
-        let name = self.thread_name.clone();
+        let name = self.name.clone();
         let (handle, worker) = self.build();
         let thread = thread::Builder::new()
             .name(name)
@@ -223,7 +235,7 @@ impl<S: StateMachine> Builder<S> {
 
     /// Builds the queue without a worker thread, for deterministic tests: this thread runs the
     /// worker's code when it calls [`ManualQueue::step`]. `on_start` runs here, now. Every
-    /// setting applies but [`thread_name`](Builder::thread_name).
+    /// setting applies; the [`name`](Builder::name) names no thread.
     ///
     /// # Panics
     ///
@@ -259,9 +271,15 @@ impl<S: StateMachine> Builder<S> {
 
     /// The queue's shared part and its worker, not yet running.
     fn build(self) -> (Handle<S>, Worker<S>) {
-        let (tx, rx) = channel::bounded(self.submit.capacity);
-        let shared = Arc::new(Shared::new((tx, rx.clone()), self.submit));
-        let worker = Worker::new(self.state, rx, Arc::clone(&shared), self.worker);
+        let (tx, rx) = channel::unbounded();
+        let shared = Arc::new(Shared::new((tx, rx.clone()), self.submit, self.name));
+        let worker = Worker::new(
+            self.state,
+            rx,
+            Arc::clone(&shared),
+            self.worker,
+            self.observer,
+        );
         (Handle::new(shared), worker)
     }
 }
@@ -273,7 +291,8 @@ impl<S: StateMachine> fmt::Debug for Builder<S> {
             .field("on_evict", &self.submit.on_evict.is_some())
             .field("track_queue_time", &self.submit.track_queue_time)
             .field("worker", &self.worker)
-            .field("thread_name", &self.thread_name)
+            .field("name", &self.name)
+            .field("observer", &self.observer.is_some())
             .finish_non_exhaustive()
     }
 }

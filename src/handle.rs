@@ -6,7 +6,7 @@ use crate::reply::Slot;
 use crate::shared::Shared;
 use crate::sync::{Arc, Instant};
 use crate::{
-    CallError, StateMachine, Stats, SubmitError, Ticket, WouldDeadlock, reply, spare, waits,
+    CallError, Permit, StateMachine, Stats, SubmitError, Ticket, WouldDeadlock, reply, spare, waits,
 };
 
 /// A cheap, cloneable way to submit commands to a [`SingularQueue`](crate::SingularQueue)
@@ -220,6 +220,93 @@ impl<S: StateMachine> Handle<S> {
         Ok(self.submit_async(command).await?.await?)
     }
 
+    /// Like [`call_async`](Handle::call_async), but never waits for room: where the policy
+    /// would wait, a full queue refuses with [`CallError::Full`] and hands the command back.
+    /// It still waits, as a task, for the output.
+    ///
+    /// # Cancel safety
+    ///
+    /// The only await point is the wait for the output: the command is accepted (or handed
+    /// back) before the first await. Dropping the future then leaves it accepted: it is applied
+    /// exactly once and its output is discarded.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_call`](Handle::try_call).
+    pub async fn try_call_async(
+        &self,
+        command: S::Command,
+    ) -> Result<S::Output, CallError<S::Command>> {
+        if waits::wait_for(self.shared.id()).is_err() {
+            return Err(self.refuse_waiting(command));
+        }
+        Ok(self.submit_with(command, Limit::NoWait)?.await?)
+    }
+
+    /// Like [`call_async`](Handle::call_async), bounded by `timeout` from start to finish,
+    /// on any executor (the crate wakes the task at the deadline from a small timer thread of
+    /// its own; no timer runtime is needed).
+    ///
+    /// If the time runs out while waiting for room, the command comes back in
+    /// [`CallError::Timeout`]: it was never accepted. If it runs out after the command was
+    /// accepted, the call returns [`CallError::ReplyTimeout`]: the command is still applied
+    /// exactly once, and its output is discarded (dropped by the worker). So the error always
+    /// says whether the command got in, which wrapping `call_async` in an executor's timeout
+    /// cannot.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`call_async`](Handle::call_async): dropped while waiting for room, the command is
+    /// dropped with the future, unaccepted; dropped while waiting for the output, the command
+    /// stays accepted and is applied exactly once.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_timeout`](Handle::call_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use singular_queue::{model, CallError, SingularQueue, StateMachine};
+    /// # struct Counter(u64);
+    /// # impl StateMachine for Counter {
+    /// #     type Command = u64;
+    /// #     type Output = u64;
+    /// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+    /// # }
+    ///
+    /// let queue = SingularQueue::new(Counter(0));
+    /// let handle = queue.handle();
+    /// let answer = model::block_on(handle.call_timeout_async(2, Duration::from_secs(5)));
+    /// match answer {
+    ///     Ok(total) => assert_eq!(total, 2),
+    ///     Err(CallError::Timeout(command)) => println!("never accepted: {command}"),
+    ///     Err(CallError::ReplyTimeout) => println!("accepted; will be applied"),
+    ///     Err(other) => println!("{other}"),
+    /// }
+    /// ```
+    pub async fn call_timeout_async(
+        &self,
+        command: S::Command,
+        timeout: Duration,
+    ) -> Result<S::Output, CallError<S::Command>> {
+        let deadline = Instant::now().checked_add(timeout);
+        if waits::wait_for(self.shared.id()).is_err() {
+            return Err(self.refuse_waiting(command));
+        }
+        let ticket = self
+            .submit_async_with(command, Limit::Within(timeout))
+            .await?;
+        match deadline {
+            None => Ok(ticket.await?),
+            Some(deadline) => match ticket.until(deadline).await {
+                Some(result) => Ok(result?),
+                None => Err(CallError::ReplyTimeout),
+            },
+        }
+    }
+
     /// Like [`submit`](Handle::submit), from async code: if the policy waits for room
     /// ([`Block`](crate::Block), [`BlockFor`](crate::BlockFor)), the task waits, not the thread.
     /// A [`BlockFor`](crate::BlockFor) deadline needs no timer runtime: the crate wakes the task
@@ -238,9 +325,27 @@ impl<S: StateMachine> Handle<S> {
         &self,
         command: S::Command,
     ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
-        let (reply, slot) = reply::pair();
-        self.shared.send_async(command, Some(reply)).await?;
-        Ok(self.ticket(slot))
+        self.submit_async_with(command, Limit::Policy).await
+    }
+
+    /// Like [`submit_async`](Handle::submit_async), but waits for room at most `timeout` (less
+    /// if the policy says so), then refuses with [`SubmitError::Timeout`] and hands the command
+    /// back. Any executor; no timer runtime needed.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`submit_async`](Handle::submit_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit_timeout`](Handle::submit_timeout).
+    pub async fn submit_timeout_async(
+        &self,
+        command: S::Command,
+        timeout: Duration,
+    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
+        self.submit_async_with(command, Limit::Within(timeout))
+            .await
     }
 
     /// Like [`tell`](Handle::tell), from async code: waiting for room suspends the task.
@@ -254,12 +359,154 @@ impl<S: StateMachine> Handle<S> {
     ///
     /// As [`tell`](Handle::tell).
     pub async fn tell_async(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
-        self.shared.send_async(command, None).await
+        self.shared.send_async(command, None, Limit::Policy).await
+    }
+
+    /// Like [`tell_async`](Handle::tell_async), but waits for room at most `timeout` (less if
+    /// the policy says so), then refuses with [`SubmitError::Timeout`] and hands the command
+    /// back.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`tell_async`](Handle::tell_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`tell_timeout`](Handle::tell_timeout).
+    pub async fn tell_timeout_async(
+        &self,
+        command: S::Command,
+        timeout: Duration,
+    ) -> Result<(), SubmitError<S::Command>> {
+        self.shared
+            .send_async(command, None, Limit::Within(timeout))
+            .await
+    }
+
+    /// Holds a place in the queue for one command, without waiting: a [`Permit`] whose
+    /// command is then accepted without waiting and is never refused for room. For a service
+    /// that should not read a request, or build a command, the queue has no room for.
+    ///
+    /// A reservation waits for room whatever the queue's policy (the policy judges commands,
+    /// and a reservation has none yet); permits hold room that `DropOldest` cannot evict.
+    /// Refused reservations are not counted in [`Stats`]: no command was handed over.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Full`] if the queue has no room, [`SubmitError::Closed`] if it is closed
+    /// (each with `()`: no command was handed over).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{SingularQueue, StateMachine, SubmitError};
+    /// # struct Counter(u64);
+    /// # impl StateMachine for Counter {
+    /// #     type Command = u64;
+    /// #     type Output = u64;
+    /// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+    /// # }
+    ///
+    /// let mut queue = SingularQueue::builder(Counter(0)).capacity(1).manual();
+    /// let handle = queue.handle();
+    /// let permit = handle.try_reserve().unwrap();
+    /// // The one place is held: nobody else gets in, whatever the policy.
+    /// assert!(matches!(handle.try_tell(1), Err(SubmitError::Full(1))));
+    /// permit.tell(2).unwrap(); // and the permit's command always does
+    /// queue.run_until_idle();
+    /// assert_eq!(queue.state().0, 2);
+    /// ```
+    pub fn try_reserve(&self) -> Result<Permit<'_, S>, SubmitError<()>> {
+        self.shared.reserve(Limit::NoWait)?;
+        Ok(Permit::new(self))
+    }
+
+    /// Like [`try_reserve`](Handle::try_reserve), but blocks until there is room.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Closed`] if the queue closes first, and [`SubmitError::Deadlock`] on a
+    /// worker that the queue waits for, as for a blocking submit.
+    pub fn reserve(&self) -> Result<Permit<'_, S>, SubmitError<()>> {
+        self.shared.reserve(Limit::Policy)?;
+        Ok(Permit::new(self))
+    }
+
+    /// Like [`reserve`](Handle::reserve), for at most `timeout`, then refuses with
+    /// [`SubmitError::Timeout`].
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve`](Handle::reserve), and [`SubmitError::Timeout`].
+    pub fn reserve_timeout(&self, timeout: Duration) -> Result<Permit<'_, S>, SubmitError<()>> {
+        self.shared.reserve(Limit::Within(timeout))?;
+        Ok(Permit::new(self))
+    }
+
+    /// Like [`reserve`](Handle::reserve), waiting as a task, on any executor.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: dropping the future while it waits holds nothing and loses nothing (no
+    /// command was handed over), and a place taken is never lost: it is either in the permit
+    /// returned or given back.
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve`](Handle::reserve).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{model, SingularQueue, StateMachine};
+    /// # struct Counter(u64);
+    /// # impl StateMachine for Counter {
+    /// #     type Command = u64;
+    /// #     type Output = u64;
+    /// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+    /// # }
+    ///
+    /// let queue = SingularQueue::new(Counter(0));
+    /// let handle = queue.handle();
+    /// let total = model::block_on(async {
+    ///     let permit = handle.reserve_async().await.unwrap();
+    ///     let command = 7; // built only once there is room for it
+    ///     permit.submit(command).unwrap().await
+    /// });
+    /// assert_eq!(total.unwrap(), 7);
+    /// ```
+    pub async fn reserve_async(&self) -> Result<Permit<'_, S>, SubmitError<()>> {
+        self.shared.reserve_async(None).await?;
+        Ok(Permit::new(self))
+    }
+
+    /// Like [`reserve_async`](Handle::reserve_async), for at most `timeout`, then refuses
+    /// with [`SubmitError::Timeout`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`reserve_async`](Handle::reserve_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve_timeout`](Handle::reserve_timeout).
+    pub async fn reserve_timeout_async(
+        &self,
+        timeout: Duration,
+    ) -> Result<Permit<'_, S>, SubmitError<()>> {
+        self.shared.reserve_async(Some(timeout)).await?;
+        Ok(Permit::new(self))
     }
 
     /// A snapshot of the queue's counters.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// The queue's name, from [`Builder::name`](crate::Builder::name): a label for its
+    /// metrics.
+    pub fn name(&self) -> &str {
+        self.shared.name()
     }
 
     /// Whether the queue has stopped accepting commands.
@@ -426,7 +673,17 @@ impl<S: StateMachine> Handle<S> {
         Ok(self.ticket(slot))
     }
 
-    fn ticket(&self, slot: Arc<Slot<S::Output>>) -> Ticket<S::Output> {
+    async fn submit_async_with(
+        &self,
+        command: S::Command,
+        limit: Limit,
+    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
+        let (reply, slot) = reply::pair();
+        self.shared.send_async(command, Some(reply), limit).await?;
+        Ok(self.ticket(slot))
+    }
+
+    pub(crate) fn ticket(&self, slot: Arc<Slot<S::Output>>) -> Ticket<S::Output> {
         Ticket::new(slot, self.shared.wait_strategy(), self.shared.id())
     }
 

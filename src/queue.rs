@@ -1,19 +1,19 @@
 use std::fmt;
+use std::ops::Deref;
 use std::panic::resume_unwind;
-use std::time::Duration;
 
 use crate::sync::thread::JoinHandle;
 use crate::waits;
 use crate::worker::Exit;
-use crate::{
-    Builder, CallError, Handle, Poisoned, StateMachine, Stats, SubmitError, Ticket, WouldDeadlock,
-};
+use crate::{Builder, Handle, Poisoned, StateMachine, WouldDeadlock};
 
 /// A state machine running on its own thread, applying the commands submitted to it one at a
 /// time, in the order it accepted them.
 ///
-/// `SingularQueue` is the owner: it submits like a [`Handle`] (and hands out handles), and it
-/// alone can shut the queue down and get the state back. It is `Send` but not `Clone`.
+/// `SingularQueue` is the owner: it dereferences to its [`Handle`], so every way to submit,
+/// wait and read figures works on it too (`queue.call(…)`, `queue.close()`), and it hands out
+/// handles; it alone can shut the queue down and get the state back. It is `Send` but not
+/// `Clone`.
 ///
 /// # Shutting down
 ///
@@ -96,120 +96,6 @@ impl<S: StateMachine> SingularQueue<S> {
         self.handle.clone()
     }
 
-    /// Same as [`Handle::call`].
-    pub fn call(&self, command: S::Command) -> Result<S::Output, CallError<S::Command>> {
-        self.handle.call(command)
-    }
-
-    /// Same as [`Handle::try_call`].
-    pub fn try_call(&self, command: S::Command) -> Result<S::Output, CallError<S::Command>> {
-        self.handle.try_call(command)
-    }
-
-    /// Same as [`Handle::call_timeout`].
-    pub fn call_timeout(
-        &self,
-        command: S::Command,
-        timeout: Duration,
-    ) -> Result<S::Output, CallError<S::Command>> {
-        self.handle.call_timeout(command, timeout)
-    }
-
-    /// Same as [`Handle::submit`].
-    pub fn submit(
-        &self,
-        command: S::Command,
-    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
-        self.handle.submit(command)
-    }
-
-    /// Same as [`Handle::try_submit`].
-    pub fn try_submit(
-        &self,
-        command: S::Command,
-    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
-        self.handle.try_submit(command)
-    }
-
-    /// Same as [`Handle::submit_timeout`].
-    pub fn submit_timeout(
-        &self,
-        command: S::Command,
-        timeout: Duration,
-    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
-        self.handle.submit_timeout(command, timeout)
-    }
-
-    /// Same as [`Handle::tell`].
-    pub fn tell(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
-        self.handle.tell(command)
-    }
-
-    /// Same as [`Handle::try_tell`].
-    pub fn try_tell(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
-        self.handle.try_tell(command)
-    }
-
-    /// Same as [`Handle::tell_timeout`].
-    pub fn tell_timeout(
-        &self,
-        command: S::Command,
-        timeout: Duration,
-    ) -> Result<(), SubmitError<S::Command>> {
-        self.handle.tell_timeout(command, timeout)
-    }
-
-    /// Same as [`Handle::call_async`].
-    pub async fn call_async(
-        &self,
-        command: S::Command,
-    ) -> Result<S::Output, CallError<S::Command>> {
-        self.handle.call_async(command).await
-    }
-
-    /// Same as [`Handle::submit_async`].
-    pub async fn submit_async(
-        &self,
-        command: S::Command,
-    ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
-        self.handle.submit_async(command).await
-    }
-
-    /// Same as [`Handle::tell_async`].
-    pub async fn tell_async(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
-        self.handle.tell_async(command).await
-    }
-
-    /// Same as [`Handle::stats`].
-    pub fn stats(&self) -> Stats {
-        self.handle.stats()
-    }
-
-    /// Same as [`Handle::len`].
-    pub fn len(&self) -> usize {
-        self.handle.len()
-    }
-
-    /// Same as [`Handle::is_empty`].
-    pub fn is_empty(&self) -> bool {
-        self.handle.is_empty()
-    }
-
-    /// Same as [`Handle::capacity`].
-    pub fn capacity(&self) -> usize {
-        self.handle.capacity()
-    }
-
-    /// Same as [`Handle::wait_until_quiet`].
-    pub fn wait_until_quiet(&self) -> Result<(), WouldDeadlock> {
-        self.handle.wait_until_quiet()
-    }
-
-    /// Same as [`Handle::wait_until_quiet_timeout`].
-    pub fn wait_until_quiet_timeout(&self, timeout: Duration) -> Result<bool, WouldDeadlock> {
-        self.handle.wait_until_quiet_timeout(timeout)
-    }
-
     /// Stops accepting commands, applies every command already accepted, runs `on_stop`,
     /// joins the worker thread and returns the state.
     ///
@@ -249,16 +135,6 @@ impl<S: StateMachine> SingularQueue<S> {
         self.handle.close();
         self.handle.closed().await;
         self.shutdown()
-    }
-
-    /// Same as [`Handle::close`].
-    pub fn close(&self) {
-        self.handle.close();
-    }
-
-    /// Same as [`Handle::closed`].
-    pub async fn closed(&self) {
-        self.handle.closed().await;
     }
 
     /// Stops accepting commands and stops the worker after the command it is applying.
@@ -315,6 +191,16 @@ impl<S: StateMachine> Drop for SingularQueue<S> {
     /// [Dropping the queue](SingularQueue#dropping-the-queue).
     fn drop(&mut self) {
         drop(self.stop(false));
+    }
+}
+
+/// The owner submits like any handle: `queue.call(…)` is `queue.handle().call(…)` without the
+/// clone.
+impl<S: StateMachine> Deref for SingularQueue<S> {
+    type Target = Handle<S>;
+
+    fn deref(&self) -> &Handle<S> {
+        &self.handle
     }
 }
 

@@ -221,15 +221,21 @@ impl<T> Slot<T> {
     /// Like [`wait_until`](Slot::wait_until), for a waiter that gives up for good at the
     /// deadline: the slot is then abandoned, and a late result is dropped by the worker.
     pub(crate) fn wait_until_or_abandon(&self, deadline: Instant) -> Option<Result<T, WaitError>> {
-        let result = self.wait_until(deadline);
-        if result.is_none() {
+        self.wait_until(deadline).or_else(|| self.take_or_abandon())
+    }
+
+    /// Takes the result if it has arrived; otherwise abandons the slot for good, and a late
+    /// result is dropped by the worker. A waker left by a poll is dropped outside the lock.
+    pub(crate) fn take_or_abandon(&self) -> Option<Result<T, WaitError>> {
+        let before = {
             let mut state = self.state.lock();
-            match take(&mut state) {
-                Some(result) => return Some(result),
-                None => *state = State::Abandoned,
+            if let Some(result) = take(&mut state) {
+                return Some(result);
             }
-        }
-        result
+            std::mem::replace(&mut *state, State::Abandoned)
+        };
+        drop(before);
+        None
     }
 }
 

@@ -11,10 +11,11 @@ use crate::on_panic;
 use crate::reply::Reply;
 use crate::room::Room;
 use crate::stats::{Counters, Padded};
-use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::channel::{Receiver, Sender, TrySendError};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::channel::{Receiver, Sender};
 use crate::sync::{Instant, spin_hint};
-use crate::timer::Alarm;
+use crate::timer::Deadline;
+use crate::vacancies::Vacancies;
 use crate::wait::Backoff;
 use crate::waits::{self, QueueId};
 use crate::{CallError, StateMachine, Stats, SubmitError, WaitError, WaitStrategy, WouldDeadlock};
@@ -39,6 +40,10 @@ pub(crate) struct Shared<S: StateMachine> {
     rx: Receiver<Message<S>>,
     /// Every submitter writes the gate: on a cache line of its own.
     gate: Padded<Gate>,
+    /// Taken by submitters, given back by the worker: on a cache line of its own.
+    vacancies: Padded<Vacancies>,
+    /// How many permits hold a vacancy: room that eviction cannot free.
+    reserved: AtomicUsize,
     room: Room,
     /// Where threads wait until the queue is quiet.
     quiet: Room,
@@ -54,6 +59,7 @@ pub(crate) struct Shared<S: StateMachine> {
     /// Set when the owner let go of the queue where it could not wait for the worker (on the
     /// worker itself): the worker finishes on its own and drops the state.
     orphaned: AtomicBool,
+    name: String,
 }
 
 type Refusal<S> = SubmitError<Message<S>>;
@@ -73,11 +79,14 @@ impl<S: StateMachine> Shared<S> {
     pub(crate) fn new(
         (tx, rx): (Sender<Message<S>>, Receiver<Message<S>>),
         config: SubmitConfig<S::Command>,
+        name: String,
     ) -> Self {
         Self {
             tx,
             rx,
             gate: Padded::new(Gate::new()),
+            vacancies: Padded::new(Vacancies::new(config.capacity)),
+            reserved: AtomicUsize::new(0),
             room: Room::new(),
             quiet: Room::new(),
             worker_gone: AtomicBool::new(false),
@@ -86,7 +95,12 @@ impl<S: StateMachine> Shared<S> {
             counters: Counters::default(),
             stop_now: AtomicBool::new(false),
             orphaned: AtomicBool::new(false),
+            name,
         }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     /// This queue's identity, for the wait-for checks.
@@ -109,7 +123,7 @@ impl<S: StateMachine> Shared<S> {
             }
             Offered::Full(message, timeout) => (message, timeout),
         };
-        self.settle(self.wait_for_room(message, timeout))
+        self.settle(self.wait_for_room(message, timeout, |message| self.attempt(message)))
     }
 
     /// Like [`send`](Shared::send), but a submitter that must wait for room waits as a task,
@@ -119,8 +133,9 @@ impl<S: StateMachine> Shared<S> {
         &self,
         command: S::Command,
         reply: Option<Reply<S::Output>>,
+        limit: Limit,
     ) -> Result<(), SubmitError<S::Command>> {
-        let (message, timeout) = match self.first_offer(command, reply, Limit::Policy)? {
+        let (message, timeout) = match self.first_offer(command, reply, limit)? {
             Offered::Done(offered) => return self.settle(offered),
             Offered::Evicted(evicted) => {
                 self.tell_evicted(evicted);
@@ -128,13 +143,76 @@ impl<S: StateMachine> Shared<S> {
             }
             Offered::Full(message, timeout) => (message, timeout),
         };
-        // A worker that polls this (an executor run inside `apply`) would wait for itself if
-        // the queue, through any chain of queues, waits for it. The task's wait is not
-        // recorded: the executor, not this crate, decides whether the thread blocks.
-        if waits::wait_for(self.id()).is_err() {
-            return self.settle(Err(SubmitError::Deadlock(message)));
+        let attempt = |message| self.attempt(message);
+        self.settle(self.wait_for_room_async(message, timeout, attempt).await)
+    }
+
+    /// Takes a vacancy for a permit, waiting for one on this thread as `limit` allows (a
+    /// reservation has no command for the policy to judge: `Policy` waits as long as it takes).
+    pub(crate) fn reserve(&self, limit: Limit) -> Result<(), SubmitError<()>> {
+        let timeout = match limit {
+            Limit::NoWait => {
+                return self
+                    .attempt_reserve(())
+                    .unwrap_or(Err(SubmitError::Full(())));
+            }
+            Limit::Policy => None,
+            Limit::Within(timeout) => Some(timeout),
+        };
+        match self.attempt_reserve(()) {
+            Ok(done) => done,
+            Err(()) => self.wait_for_room((), timeout, |()| self.attempt_reserve(())),
         }
-        self.settle(self.offer_async(message, timeout).await)
+    }
+
+    /// Like [`reserve`](Shared::reserve), waiting as a task.
+    pub(crate) async fn reserve_async(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<(), SubmitError<()>> {
+        match self.attempt_reserve(()) {
+            Ok(done) => done,
+            Err(()) => {
+                let attempt = |()| self.attempt_reserve(());
+                self.wait_for_room_async((), timeout, attempt).await
+            }
+        }
+    }
+
+    /// One try at a vacancy for a permit: `Ok` with the outcome (refused if the queue has
+    /// closed), or `Err` if the queue is full. A held vacancy is counted as reserved first, so
+    /// that an evicting submitter never sees one taken by a permit and not yet counted.
+    fn attempt_reserve(&self, (): ()) -> Result<Result<(), SubmitError<()>>, ()> {
+        if self.is_closed() {
+            return Ok(Err(SubmitError::Closed(())));
+        }
+        self.reserved.fetch_add(1, Ordering::SeqCst);
+        if self.vacancies.try_take() {
+            return Ok(Ok(()));
+        }
+        self.reserved.fetch_sub(1, Ordering::SeqCst);
+        Err(())
+    }
+
+    /// Sends a command through a permit, whose vacancy it uses: never waits, never refused
+    /// for room. Refused only if the queue has closed since; the vacancy is given back then.
+    pub(crate) fn send_reserved(
+        &self,
+        command: S::Command,
+        reply: Option<Reply<S::Output>>,
+    ) -> Result<(), SubmitError<S::Command>> {
+        self.reserved.fetch_sub(1, Ordering::SeqCst);
+        let Some(_pass) = self.gate.enter() else {
+            self.free_vacancy();
+            return Err(self.refused(SubmitError::Closed(command)));
+        };
+        self.settle(self.send_held(self.message(command, reply)))
+    }
+
+    /// Gives back an unused permit's vacancy.
+    pub(crate) fn release_reserved(&self) {
+        self.reserved.fetch_sub(1, Ordering::SeqCst);
+        self.free_vacancy();
     }
 
     /// Enters the gate, asks the policy, and offers the command once: everything a submit does
@@ -151,27 +229,20 @@ impl<S: StateMachine> Shared<S> {
         let Some(_pass) = self.gate.enter() else {
             return Err(self.refused(SubmitError::Closed(command)));
         };
-        let (message, decision) = self.prepare(command, reply, limit);
-        Ok(self.offer(message, decision))
-    }
-
-    /// Asks the policy what to do if the queue is full, and wraps the command for the channel.
-    fn prepare(
-        &self,
-        command: S::Command,
-        reply: Option<Reply<S::Output>>,
-        limit: Limit,
-    ) -> (Message<S>, Decision) {
         let depth = || self.tx.len();
         let load = Load::new(self.config.capacity, &depth);
         let decision = limit.cap(self.config.policy.decide(&command, &load));
+        Ok(self.offer(self.message(command, reply), decision, limit))
+    }
+
+    /// Wraps a command for the channel.
+    fn message(&self, command: S::Command, reply: Option<Reply<S::Output>>) -> Message<S> {
         let enqueued = self.config.track_queue_time.then(Instant::now);
-        let message = Message::Apply {
+        Message::Apply {
             command,
             reply,
             enqueued,
-        };
-        (message, decision)
+        }
     }
 
     /// Hands a refused command back, counted by its reason.
@@ -180,8 +251,8 @@ impl<S: StateMachine> Shared<S> {
     }
 
     /// Offers a message to the channel and carries out `decision` if it is full, except
-    /// waiting, which it leaves to the caller.
-    fn offer(&self, message: Message<S>, decision: Decision) -> Offered<S> {
+    /// waiting, which it leaves to the caller. `limit` caps any wait the offer falls back to.
+    fn offer(&self, message: Message<S>, decision: Decision, limit: Limit) -> Offered<S> {
         if decision == Decision::Reject {
             return Offered::Done(Err(SubmitError::Full(message)));
         }
@@ -192,7 +263,7 @@ impl<S: StateMachine> Shared<S> {
         match decision {
             Decision::Wait => Offered::Full(message, None),
             Decision::WaitFor(timeout) => Offered::Full(message, Some(timeout)),
-            Decision::EvictOldest => self.send_evicting(message),
+            Decision::EvictOldest => self.send_evicting(message, limit),
             Decision::RejectIfFull | Decision::Reject => {
                 Offered::Done(Err(SubmitError::Full(message)))
             }
@@ -200,23 +271,32 @@ impl<S: StateMachine> Shared<S> {
     }
 
     /// One non-blocking offer: `Ok` with the outcome, or `Err` with the message if full.
-    /// `submitted` is counted before the send, so that no snapshot shows a command applied
-    /// before it was submitted, and taken back if the channel refuses.
     fn try_offer(&self, message: Message<S>) -> Result<Result<(), Refusal<S>>, Message<S>> {
+        if !self.vacancies.try_take() {
+            return Err(message);
+        }
+        Ok(self.send_held(message))
+    }
+
+    /// Sends a message whose vacancy this submitter holds. `submitted` is counted before the
+    /// send, so that no snapshot shows a command applied before it was submitted, and taken
+    /// back if the channel refuses (it cannot while `Shared` holds the receiver).
+    fn send_held(&self, message: Message<S>) -> Result<(), Refusal<S>> {
         let submitted = &self.counters.submit.submitted;
         submitted.add(1);
-        match self.tx.try_send(message) {
-            Ok(()) => Ok(Ok(())),
-            Err(refused) => {
-                submitted.sub(1);
-                // A thread waiting for quiet may have seen this submit as under way.
-                self.quiet.wake_all_after_change();
-                match refused {
-                    TrySendError::Full(message) => Err(message),
-                    TrySendError::Disconnected(message) => Ok(Err(SubmitError::Closed(message))),
-                }
-            }
-        }
+        self.tx.try_send(message).map_err(|refused| {
+            submitted.sub(1);
+            self.free_vacancy();
+            // A thread waiting for quiet may have seen this submit as under way.
+            self.quiet.wake_all_after_change();
+            SubmitError::Closed(refused.into_inner())
+        })
+    }
+
+    /// Gives a vacancy back and wakes the submitters waiting for room.
+    fn free_vacancy(&self) {
+        self.vacancies.give_back();
+        self.room.wake_all_after_change();
     }
 
     /// One try through the gate, for a submitter that waits for room: `Ok` with the outcome
@@ -228,19 +308,21 @@ impl<S: StateMachine> Shared<S> {
         self.try_offer(message)
     }
 
-    /// Waits on this thread for room until the message fits, `timeout` passes, or the queue
-    /// closes. Refused at once if this thread is a worker that this queue (through any chain
-    /// of queues) waits for: the room would never come (hazards 5 and 11).
+    /// Waits on this thread for room until `attempt` takes `pending` in (a message, or a
+    /// reservation), `timeout` passes, or the queue closes. `attempt` hands `pending` back
+    /// while the queue is full. Refused at once if this thread is a worker that this queue
+    /// (through any chain of queues) waits for: the room would never come (hazards 5 and 11).
     ///
     /// A few retries come first (spin, then yield; never busy-spinning, since room may take as
     /// long as the slowest `apply`): a submitter that sleeps costs the worker a wake-up.
-    fn wait_for_room(
+    fn wait_for_room<T>(
         &self,
-        mut message: Message<S>,
+        mut pending: T,
         timeout: Option<Duration>,
-    ) -> Result<(), Refusal<S>> {
+        mut attempt: impl FnMut(T) -> Result<Result<(), SubmitError<T>>, T>,
+    ) -> Result<(), SubmitError<T>> {
         let Ok(_waiting) = waits::wait_for(self.id()) else {
-            return Err(SubmitError::Deadlock(message));
+            return Err(SubmitError::Deadlock(pending));
         };
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let mut backoff = Backoff::new(match self.config.wait {
@@ -249,15 +331,15 @@ impl<S: StateMachine> Shared<S> {
         });
         while !backoff.is_completed() {
             backoff.snooze();
-            message = match self.attempt(message) {
+            pending = match attempt(pending) {
                 Ok(outcome) => return outcome,
                 Err(full) => full,
             };
         }
         // Register, then try once more: a slot freed in between would wake nobody.
-        let mut pending = Some(message);
+        let mut pending = Some(pending);
         let outcome = self.room.wait_until(deadline, || {
-            match self.attempt(pending.take().expect("still pending")) {
+            match attempt(pending.take().expect("still pending")) {
                 Ok(outcome) => Some(outcome),
                 Err(full) => {
                     pending = Some(full);
@@ -266,43 +348,45 @@ impl<S: StateMachine> Shared<S> {
             }
         });
         outcome.unwrap_or_else(|| {
-            let message = pending.expect("a timed-out message is still pending");
-            Err(SubmitError::Timeout(message))
+            let pending = pending.expect("what timed out is still pending");
+            Err(SubmitError::Timeout(pending))
         })
     }
 
-    /// Offers a message, waiting as a task for room until it fits or `timeout` passes, or the
-    /// queue closes. The task's waker is registered for room only while the future lives.
-    async fn offer_async(
+    /// Like [`wait_for_room`](Shared::wait_for_room), waiting as a task. The task's waker is
+    /// registered for room only while the future lives. A worker that polls this (an
+    /// executor run inside `apply`) would wait for itself if the queue, through any chain of
+    /// queues, waits for it: refused. The task's wait is not recorded: the executor, not this
+    /// crate, decides whether the thread blocks.
+    async fn wait_for_room_async<T>(
         &self,
-        message: Message<S>,
+        pending: T,
         timeout: Option<Duration>,
-    ) -> Result<(), Refusal<S>> {
-        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        let mut message = Some(message);
+        mut attempt: impl FnMut(T) -> Result<Result<(), SubmitError<T>>, T>,
+    ) -> Result<(), SubmitError<T>> {
+        if waits::wait_for(self.id()).is_err() {
+            return Err(SubmitError::Deadlock(pending));
+        }
+        let mut deadline = timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout))
+            .map(Deadline::new);
+        let mut message = Some(pending);
         let mut registration = self.room.registration();
-        // Cancelled when the future completes or is dropped.
-        let mut alarm: Option<Alarm> = None;
         poll_fn(|cx| {
             let pending = message.take().expect("polled after completion");
-            let pending = match self.attempt(pending) {
+            let pending = match attempt(pending) {
                 Ok(result) => return Poll::Ready(result),
                 Err(full) => full,
             };
             // Register, then try once more: a slot freed in between would wake nobody.
-            registration.register(cx.waker());
-            let pending = match self.attempt(pending) {
+            registration.register_then_look(cx.waker());
+            let pending = match attempt(pending) {
                 Ok(result) => return Poll::Ready(result),
                 Err(full) => full,
             };
-            if let Some(deadline) = deadline {
-                // An alarm that fired says the deadline passed by the timer's clock.
-                if Instant::now() >= deadline || alarm.as_ref().is_some_and(Alarm::has_fired) {
+            if let Some(deadline) = &mut deadline {
+                if deadline.passed_or_arm(cx.waker()) {
                     return Poll::Ready(Err(SubmitError::Timeout(pending)));
-                }
-                // Armed for the waker of this poll: a task that moved must be the one woken.
-                if !alarm.as_ref().is_some_and(|alarm| alarm.wakes(cx.waker())) {
-                    alarm = Some(Alarm::set(deadline, cx.waker()));
                 }
             }
             message = Some(pending);
@@ -313,39 +397,47 @@ impl<S: StateMachine> Shared<S> {
         .await
     }
 
-    /// Called by the worker each time it takes a message: wakes submitters waiting for room.
+    /// Called by the worker each time it takes a command: gives its vacancy back and wakes
+    /// submitters waiting for room.
     pub(crate) fn slot_freed(&self) {
-        self.room.wake_all();
+        self.free_vacancy();
     }
 
-    /// Evicts the oldest waiting command until `message` fits (hazard 2), and counts each
-    /// eviction; the evicted commands' submitters are told once the pass is dropped.
+    /// Evicts the oldest waiting command to make room for `message` (hazard 2), and counts the
+    /// eviction; the evicted command's submitter is told once the pass is dropped. The evicting
+    /// submitter takes over the evicted command's vacancy, so nobody can take it first.
     ///
-    /// Other submitters may take the slot we freed, and the worker may empty the queue under
-    /// us; either way we just try again. The worker removes a command from the channel before
-    /// applying it, so the command in progress can never be evicted.
-    fn send_evicting(&self, mut message: Message<S>) -> Offered<S> {
-        let mut evicted = Vec::new();
+    /// The worker removes a command from the channel before applying it, so the command in
+    /// progress can never be evicted. A channel found empty while the queue is full is a
+    /// moment's (the worker has just taken a command and is giving its vacancy back, or a
+    /// submitter holds a vacancy and is about to send), unless permits hold the room: room that
+    /// no eviction can free. Then the submitter waits for room as `Block` does, within `limit`
+    /// (a `try_*` is refused with `Full`).
+    fn send_evicting(&self, mut message: Message<S>, limit: Limit) -> Offered<S> {
         loop {
             message = match self.try_offer(message) {
-                Ok(Ok(())) => return Offered::Evicted(evicted),
-                Ok(refused) => {
-                    // Closed under us: the evicted commands' submitters are told all the same.
-                    self.tell_evicted(evicted);
-                    return Offered::Done(refused);
-                }
+                Ok(offered) => return Offered::Done(offered),
                 Err(full) => full,
             };
             match self.rx.try_recv() {
-                // An orphaned queue's nudge (the owner's own `Stop` is sent only once no
-                // submitter is inside the gate) is only a hint: the worker reads the flag after
-                // each batch, and this submitter's command, sent next, wakes it.
+                // An orphaned or closed queue's nudge (the owner's own `Stop` is sent only once
+                // no submitter is inside the gate) is only a hint: the worker reads the flags
+                // after each batch, and this submitter's command, sent next, wakes it.
                 Ok(Message::Stop) => {}
                 Ok(oldest) => {
                     self.counters.submit.dropped.add(1);
-                    evicted.push(oldest);
+                    return match self.send_held(message) {
+                        Ok(()) => Offered::Evicted(vec![oldest]),
+                        Err(refused) => {
+                            // Closed under us: the evicted command's submitter is told all the same.
+                            self.tell_evicted(vec![oldest]);
+                            Offered::Done(Err(refused))
+                        }
+                    };
                 }
-                // The worker emptied the queue under us: the next try will fit, or race again.
+                Err(_) if self.reserved.load(Ordering::SeqCst) > 0 => {
+                    return self.offer(message, limit.cap(Decision::Wait), limit);
+                }
                 Err(_) => spin_hint(),
             }
         }
@@ -509,7 +601,7 @@ impl<S: StateMachine> Shared<S> {
     pub(crate) fn close(&self) {
         self.gate.close();
         // Submitters waiting for room find the gate closed when they look again.
-        self.room.wake_all();
+        self.room.wake_all_after_change();
     }
 
     /// After `close`: waits until no submitter is mid-send. Never waits for the worker: no
@@ -558,6 +650,6 @@ impl<S: StateMachine> Shared<S> {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.counters.snapshot(self.tx.len(), self.config.capacity)
+        self.counters.snapshot(self.len(), self.config.capacity)
     }
 }

@@ -1,5 +1,6 @@
 //! Counters kept without locks, and the snapshot users read.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::sync::atomic::{AtomicU64, Ordering};
@@ -42,7 +43,7 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 /// assert_eq!((stats.submitted, stats.applied, stats.capacity), (1, 1, 8));
 /// ```
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Default, PartialEq)]
 pub struct Stats {
     /// Commands the queue accepted.
     pub submitted: u64,
@@ -70,10 +71,11 @@ pub struct Stats {
     /// returned an error.
     pub failed_commits: u64,
     /// The longest a command waited, from its submit (including any wait for room) until the
-    /// worker took it. Zero unless
-    /// [`Builder::track_queue_time`](crate::Builder::track_queue_time) is on.
-    pub max_queue_time: Duration,
-    /// Commands waiting in the queue now.
+    /// worker took it; `None` if none was measured: unless
+    /// [`Builder::track_queue_time`](crate::Builder::track_queue_time) (or an
+    /// [`observer`](crate::Builder::observer)) is on, or before the first command.
+    pub max_queue_time: Option<Duration>,
+    /// Commands waiting in the queue now, as [`Handle::len`](crate::Handle::len) counts them.
     pub depth: usize,
     /// How many commands the queue holds at most.
     pub capacity: usize,
@@ -93,13 +95,37 @@ impl Stats {
         self.batched as f64 / self.batches as f64
     }
 
-    /// The mean time a command waited in the queue, or `None` if none was measured (see
-    /// [`Builder::track_queue_time`](crate::Builder::track_queue_time)).
+    /// The mean time a command waited in the queue, or `None` if none was measured (as for
+    /// [`max_queue_time`](Stats::max_queue_time)).
     pub fn mean_queue_time(&self) -> Option<Duration> {
         let mean = self
             .queue_time_total_ns
             .checked_div(self.queue_time_count)?;
         Some(Duration::from_nanos(mean))
+    }
+}
+
+/// The public figures and the two means; nothing private.
+impl fmt::Debug for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stats")
+            .field("submitted", &self.submitted)
+            .field("applied", &self.applied)
+            .field("panicked", &self.panicked)
+            .field("not_applied", &self.not_applied)
+            .field("refused_closed", &self.refused_closed)
+            .field("rejected", &self.rejected)
+            .field("timed_out", &self.timed_out)
+            .field("dropped", &self.dropped)
+            .field("batches", &self.batches)
+            .field("max_batch_size", &self.max_batch_size)
+            .field("mean_batch_size", &self.mean_batch_size())
+            .field("failed_commits", &self.failed_commits)
+            .field("max_queue_time", &self.max_queue_time)
+            .field("mean_queue_time", &self.mean_queue_time())
+            .field("depth", &self.depth)
+            .field("capacity", &self.capacity)
+            .finish()
     }
 }
 
@@ -221,6 +247,7 @@ impl Counters {
         let panicked = worker.panicked.get();
         let not_applied = worker.not_applied.get();
         let dropped = submit.dropped.get();
+        let queue_time_count = worker.queue_time_count.get();
         Stats {
             submitted: submit.submitted.get(),
             applied,
@@ -233,12 +260,13 @@ impl Counters {
             batches: worker.batches.get(),
             max_batch_size: worker.max_batch.get(),
             failed_commits: worker.failed_commits.get(),
-            max_queue_time: Duration::from_nanos(worker.queue_time_max.get()),
+            max_queue_time: (queue_time_count > 0)
+                .then(|| Duration::from_nanos(worker.queue_time_max.get())),
             depth,
             capacity,
             batched: worker.batched.get(),
             queue_time_total_ns: worker.queue_time_total.get(),
-            queue_time_count: worker.queue_time_count.get(),
+            queue_time_count,
         }
     }
 }

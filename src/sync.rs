@@ -26,9 +26,10 @@ mod imp {
         pub(crate) use std::thread_local;
     }
 
-    /// The queue's transport: a bounded multi-producer, multi-consumer channel.
+    /// The queue's transport: an unbounded multi-producer, multi-consumer channel (the
+    /// queue's own `Vacancies` bound it).
     pub(crate) mod channel {
-        pub(crate) use flume::{Receiver, Sender, TryRecvError, TrySendError, bounded};
+        pub(crate) use flume::{Receiver, Sender, TryRecvError, unbounded};
     }
 
     /// Called on each lap of a retry loop: a hint to the CPU.
@@ -82,9 +83,7 @@ mod imp {
 
     /// The queue's transport, rebuilt on loom's primitives.
     pub(crate) mod channel {
-        pub(crate) use super::super::loom_channel::{
-            Receiver, Sender, TryRecvError, TrySendError, bounded,
-        };
+        pub(crate) use super::super::loom_channel::{Receiver, Sender, TryRecvError, unbounded};
     }
 
     /// Called on each lap of a retry loop: lets loom run the other threads.

@@ -1,5 +1,5 @@
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::WouldDeadlock;
 use crate::reply::Slot;
 use crate::sync::{Arc, Instant};
+use crate::timer::Deadline;
 use crate::waits::{self, QueueId, Waiting};
 use crate::{WaitError, WaitStrategy};
 
@@ -129,6 +130,26 @@ impl<T> Ticket<T> {
     /// Whether the result has arrived (and has not been taken yet).
     pub fn is_ready(&self) -> bool {
         self.slot.is_ready()
+    }
+}
+
+impl<T: 'static> Ticket<T> {
+    /// Waits as a task for the output until `deadline`, for a caller that then gives up for
+    /// good: `None` if it has not arrived by then, and the slot is abandoned, so the worker
+    /// drops the late output itself.
+    pub(crate) async fn until(self, deadline: Instant) -> Option<Result<T, WaitError>> {
+        let mut deadline = Deadline::new(deadline);
+        let mut ticket = self;
+        poll_fn(|cx| {
+            if let Poll::Ready(result) = Pin::new(&mut ticket).poll(cx) {
+                return Poll::Ready(Some(result));
+            }
+            if deadline.passed_or_arm(cx.waker()) {
+                return Poll::Ready(ticket.slot.take_or_abandon());
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 

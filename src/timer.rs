@@ -44,6 +44,32 @@ impl Alarm {
     }
 }
 
+/// A task's deadline: whether it has passed, and an alarm that wakes the task at it.
+pub(crate) struct Deadline {
+    at: Instant,
+    /// Cancelled when the deadline is dropped (its future completed or was dropped).
+    alarm: Option<Alarm>,
+}
+
+impl Deadline {
+    pub(crate) fn new(at: Instant) -> Self {
+        Self { at, alarm: None }
+    }
+
+    /// Whether the deadline has passed; if not, sees that the task behind `waker` is woken
+    /// at it. An alarm that fired says the deadline passed by the timer's clock.
+    pub(crate) fn passed_or_arm(&mut self, waker: &Waker) -> bool {
+        if Instant::now() >= self.at || self.alarm.as_ref().is_some_and(Alarm::has_fired) {
+            return true;
+        }
+        // Armed for the waker of this poll: a task that moved must be the one woken.
+        if !self.alarm.as_ref().is_some_and(|alarm| alarm.wakes(waker)) {
+            self.alarm = Some(Alarm::set(self.at, waker));
+        }
+        false
+    }
+}
+
 impl Drop for Alarm {
     fn drop(&mut self) {
         let waker = self.waker.lock().take();

@@ -8,7 +8,11 @@ use crate::sync::channel::{Receiver, TryRecvError};
 use crate::sync::{Arc, Instant};
 use crate::wait::Backoff;
 use crate::waits;
-use crate::{BatchInfo, CommitError, OnCommitError, Poisoned, ReplyMode, StateMachine, WaitError};
+use crate::{
+    BatchInfo, BatchTimes, CommandTimes, CommitError, Observer, OnCommitError, Poisoned, ReplyMode,
+    StateMachine, WaitError,
+};
+use std::time::Duration;
 
 /// How the worker runs, as the builder set it.
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +34,8 @@ pub(crate) struct Worker<S: StateMachine> {
     unapplied: Vec<S::Command>,
     /// Under group commit, the outputs of the current batch, waiting for `on_batch_end`.
     pending: Vec<(Reply<S::Output>, S::Output)>,
+    /// Receives the measurements, if the builder was given an observer.
+    observer: Option<Box<dyn Observer>>,
 }
 
 /// How the worker's loop ended.
@@ -69,6 +75,7 @@ impl<S: StateMachine> Worker<S> {
         rx: Receiver<Message<S>>,
         shared: Arc<Shared<S>>,
         config: WorkerConfig,
+        observer: Option<Box<dyn Observer>>,
     ) -> Self {
         Self {
             state,
@@ -78,6 +85,7 @@ impl<S: StateMachine> Worker<S> {
             poison: None,
             unapplied: Vec::new(),
             pending: Vec::new(),
+            observer,
         }
     }
 
@@ -230,12 +238,12 @@ impl<S: StateMachine> Worker<S> {
             };
             self.shared.counters.worker.taken.bump(1);
             self.shared.slot_freed();
-            self.record_queue_time(enqueued);
+            let queue_time = self.record_queue_time(enqueued);
             taken += 1;
             if self.poison.is_some() || self.shared.stopping_now() {
                 self.set_aside(command, reply);
             } else {
-                self.apply(command, reply);
+                self.apply(command, reply, queue_time);
                 applied += 1;
             }
             if taken < self.config.max_batch {
@@ -267,9 +275,24 @@ impl<S: StateMachine> Worker<S> {
         }
     }
 
-    fn apply(&mut self, command: S::Command, reply: Option<Reply<S::Output>>) {
+    fn apply(
+        &mut self,
+        command: S::Command,
+        reply: Option<Reply<S::Output>>,
+        queue_time: Option<Duration>,
+    ) {
+        let started = self.observer.is_some().then(Instant::now);
         let state = &mut self.state;
-        let result = match on_panic::catch(|| state.apply(command)) {
+        let outcome = on_panic::catch(|| state.apply(command));
+        if let Some(started) = started {
+            let times = CommandTimes {
+                queue_time: queue_time.unwrap_or_default(),
+                apply_time: started.elapsed(),
+                panicked: outcome.is_err(),
+            };
+            self.observe(|observer| observer.command(&times));
+        }
+        let result = match outcome {
             Ok(output) => {
                 self.shared.counters.worker.applied.bump(1);
                 Ok(output)
@@ -300,12 +323,15 @@ impl<S: StateMachine> Worker<S> {
         counters.batches.bump(1);
         counters.batched.bump(taken as u64);
         counters.max_batch.raise(taken as u64);
+        let (mut commit_time, mut committed) = (None, false);
         if applied > 0 && self.poison.is_none() {
             let info = BatchInfo {
                 size: applied,
                 remaining,
             };
-            self.commit(info);
+            let started = self.observer.is_some().then(Instant::now);
+            committed = self.commit(info);
+            commit_time = started.map(|started| started.elapsed());
         }
         match self.poison.clone() {
             None => self.pending.drain(..).for_each(|(reply, output)| {
@@ -313,23 +339,45 @@ impl<S: StateMachine> Worker<S> {
             }),
             Some(message) => self.fail_pending(&message),
         }
+        if self.observer.is_some() {
+            let times = BatchTimes {
+                size: taken,
+                commit_time,
+                committed,
+                waiting: self.shared.len(),
+            };
+            self.observe(|observer| observer.batch(&times));
+        }
         self.shared.batch_served(taken);
     }
 
-    /// Runs the batch's commit. A panic poisons the state, as in any hook; an error fails the
-    /// held replies and, unless the queue carries on after failed commits, poisons it too.
-    fn commit(&mut self, info: BatchInfo) {
+    /// Runs the batch's commit; returns whether it committed. A panic poisons the state, as
+    /// in any hook; an error fails the held replies and, unless the queue carries on after
+    /// failed commits, poisons it too.
+    fn commit(&mut self, info: BatchInfo) -> bool {
         let state = &mut self.state;
         let error = match on_panic::catch(|| state.try_on_batch_end(info)) {
-            Ok(Ok(())) => return,
+            Ok(Ok(())) => return true,
             Ok(Err(error)) => error,
-            Err(panic) => return self.poison(panic),
+            Err(panic) => {
+                self.poison(panic);
+                return false;
+            }
         };
         self.shared.counters.worker.failed_commits.bump(1);
         let message = commit_failure(error);
         match self.config.on_commit_error {
             OnCommitError::Stop => self.poison(message),
             OnCommitError::Continue => self.fail_pending(&message),
+        }
+        false
+    }
+
+    /// Hands a measurement to the observer, if there is one. Its panic is caught and ignored:
+    /// a lost sample must not stop the queue.
+    fn observe(&mut self, report: impl FnOnce(&mut dyn Observer)) {
+        if let Some(observer) = self.observer.as_deref_mut() {
+            let _ = on_panic::catch(|| report(observer));
         }
     }
 
@@ -352,15 +400,15 @@ impl<S: StateMachine> Worker<S> {
         drop(reply);
     }
 
-    fn record_queue_time(&self, enqueued: Option<Instant>) {
-        if let Some(enqueued) = enqueued {
-            let waited = Instant::now().saturating_duration_since(enqueued);
-            let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
-            let counters = &self.shared.counters.worker;
-            counters.queue_time_total.bump(nanos);
-            counters.queue_time_max.raise(nanos);
-            counters.queue_time_count.bump(1);
-        }
+    /// Counts how long a command waited, if it was stamped, and returns it.
+    fn record_queue_time(&self, enqueued: Option<Instant>) -> Option<Duration> {
+        let waited = Instant::now().saturating_duration_since(enqueued?);
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        let counters = &self.shared.counters.worker;
+        counters.queue_time_total.bump(nanos);
+        counters.queue_time_max.raise(nanos);
+        counters.queue_time_count.bump(1);
+        Some(waited)
     }
 
     fn run_hook(&mut self, hook: impl FnOnce(&mut S)) {

@@ -791,9 +791,7 @@ fn the_worker_waiting_on_its_own_ticket_is_refused_promptly_and_the_command_stil
 fn a_thread_name_with_a_nul_byte_is_an_invalid_input_error_not_a_panic() {
     within(LIMIT, || {
         let spawned = std::panic::catch_unwind(|| {
-            SingularQueue::builder(Sum::default())
-                .thread_name("a\0b")
-                .spawn()
+            SingularQueue::builder(Sum::default()).name("a\0b").spawn()
         });
         let spawned = match spawned {
             Ok(spawned) => spawned,

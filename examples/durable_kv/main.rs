@@ -59,7 +59,7 @@ fn write_concurrently(path: &Path) -> std::io::Result<()> {
     // ANCHOR: spawn
     let queue = SingularQueue::builder(store)
         .reply_mode(ReplyMode::AfterBatch)
-        .thread_name("durable-kv")
+        .name("durable-kv")
         .spawn()?;
     // ANCHOR_END: spawn
     thread::scope(|scope| {

@@ -1,6 +1,7 @@
-//! A bounded channel on loom's primitives, with the semantics of the flume calls the crate
+//! An unbounded channel on loom's primitives, with the semantics of the flume calls the crate
 //! uses: `send`, `try_send`, `recv`, `try_recv`, `len` (on either end), cloning
-//! either end, and disconnection when the last sender or the last receiver is dropped.
+//! either end, and disconnection when the last sender or the last receiver is dropped. The
+//! queue's bound is its own (see `vacancies`), so the channel never refuses for room.
 
 use std::collections::VecDeque;
 
@@ -19,9 +20,6 @@ struct Chan<T> {
     state: Mutex<State<T>>,
     /// Signalled when a message arrives or the last sender leaves.
     not_empty: Condvar,
-    /// Signalled when a message leaves or the last receiver leaves.
-    not_full: Condvar,
-    capacity: usize,
 }
 
 struct State<T> {
@@ -30,7 +28,7 @@ struct State<T> {
     receivers: usize,
 }
 
-pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         state: Mutex::new(State {
             queue: VecDeque::new(),
@@ -38,8 +36,6 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             receivers: 1,
         }),
         not_empty: Condvar::new(),
-        not_full: Condvar::new(),
-        capacity,
     });
     let receiver = Receiver {
         chan: Arc::clone(&chan),
@@ -50,8 +46,14 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 pub(crate) struct SendError<T>(#[allow(dead_code)] pub(crate) T);
 
 pub(crate) enum TrySendError<T> {
-    Full(T),
     Disconnected(T),
+}
+
+impl<T> TrySendError<T> {
+    pub(crate) fn into_inner(self) -> T {
+        let TrySendError::Disconnected(message) = self;
+        message
+    }
 }
 
 pub(crate) enum TryRecvError {
@@ -64,28 +66,20 @@ pub(crate) struct RecvError;
 impl<T> Sender<T> {
     pub(crate) fn send(&self, message: T) -> Result<(), SendError<T>> {
         let mut state = self.chan.state.lock();
-        loop {
-            if state.receivers == 0 {
-                return Err(SendError(message));
-            }
-            if state.queue.len() < self.chan.capacity {
-                self.chan.push(&mut state, message);
-                return Ok(());
-            }
-            self.chan.not_full.wait(&mut state);
+        if state.receivers == 0 {
+            return Err(SendError(message));
         }
+        self.chan.push(&mut state, message);
+        Ok(())
     }
 
     pub(crate) fn try_send(&self, message: T) -> Result<(), TrySendError<T>> {
         let mut state = self.chan.state.lock();
         if state.receivers == 0 {
-            Err(TrySendError::Disconnected(message))
-        } else if state.queue.len() < self.chan.capacity {
-            self.chan.push(&mut state, message);
-            Ok(())
-        } else {
-            Err(TrySendError::Full(message))
+            return Err(TrySendError::Disconnected(message));
         }
+        self.chan.push(&mut state, message);
+        Ok(())
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -128,9 +122,7 @@ impl<T> Chan<T> {
     }
 
     fn pop(&self, state: &mut State<T>) -> Option<T> {
-        let message = state.queue.pop_front()?;
-        self.not_full.notify_one();
-        Some(message)
+        state.queue.pop_front()
     }
 }
 
@@ -164,10 +156,6 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        let mut state = self.chan.state.lock();
-        state.receivers -= 1;
-        if state.receivers == 0 {
-            self.chan.not_full.notify_all();
-        }
+        self.chan.state.lock().receivers -= 1;
     }
 }
