@@ -299,4 +299,6 @@ mod samples {
     struct CallingOut;
     #[doc = include_str!("../book/src/testing.md")]
     struct Testing;
+    #[doc = include_str!("../book/src/service.md")]
+    struct Service;
 }

@@ -35,6 +35,7 @@ fn main() -> std::io::Result<()> {
     }
 }
 
+// ANCHOR: panic_hook
 /// The queue catches a panic in `apply` and answers its caller, but the panic still goes
 /// through the process's panic hook first, which by default prints a message and (with
 /// `RUST_BACKTRACE`) a backtrace. A service logs it instead, once, in its own format.
@@ -48,3 +49,4 @@ fn report_worker_panics_in_one_line() {
         }
     }));
 }
+// ANCHOR_END: panic_hook

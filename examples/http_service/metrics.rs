@@ -31,6 +31,7 @@ impl QueueMetrics {
     }
 }
 
+// ANCHOR: observer
 /// Runs on the worker thread between commands: records and returns, nothing more.
 impl Observer for QueueMetrics {
     fn command(&mut self, times: &CommandTimes) {
@@ -52,3 +53,4 @@ impl Observer for QueueMetrics {
         }
     }
 }
+// ANCHOR_END: observer

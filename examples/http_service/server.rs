@@ -25,6 +25,7 @@ type Queue = Handle<Counters>;
 
 /// Serves on `addr` until SIGINT or SIGTERM, then drains: in-flight requests finish, the timer
 /// stops, the queue applies what it accepted, and the final state is printed.
+// ANCHOR: serve
 pub(crate) async fn serve(addr: &str) -> io::Result<()> {
     let prometheus = PrometheusBuilder::new()
         .install_recorder()
@@ -54,6 +55,7 @@ pub(crate) async fn serve(addr: &str) -> io::Result<()> {
     println!("final {}", counters.summary());
     Ok(())
 }
+// ANCHOR_END: serve
 
 fn routes(queue: Queue, prometheus: PrometheusHandle) -> Router {
     Router::new()
@@ -91,6 +93,7 @@ async fn health(State(queue): State<Queue>) -> String {
     format!("waiting {} of {}", queue.len(), queue.capacity())
 }
 
+// ANCHOR: answer
 type Answer = (StatusCode, String);
 
 /// Each way a call can end, as the client should hear it.
@@ -120,7 +123,9 @@ fn answer(result: Result<u64, CallError<Command>>) -> Answer {
         Err(other) => (StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
     }
 }
+// ANCHOR_END: answer
 
+// ANCHOR: tick
 /// Periodic work as a command: it runs on the worker, in order with the requests, so it needs
 /// no lock. A tick that finds the queue full is skipped (the next one comes soon); a closed
 /// queue ends the timer.
@@ -134,6 +139,7 @@ async fn tick(queue: Queue) {
         }
     }
 }
+// ANCHOR_END: tick
 
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what systemd and Kubernetes send).
 async fn signal() {
