@@ -163,6 +163,21 @@
 //! unaccepted; dropping it while it waits for the output leaves the command accepted, and
 //! applied exactly once.
 //!
+//! Async callers have per-call limits too: [`Handle::try_call_async`] never waits for room,
+//! and [`Handle::call_timeout_async`] (with `submit_timeout_async`, `tell_timeout_async`) waits
+//! at most a given time, its error saying whether the command got in. [`Handle::reserve_async`]
+//! holds a place before there is a command: its [`Permit`] is never refused for room.
+//!
+//! # Running it in a service
+//!
+//! Any handle can [`close`](Handle::close) the queue (a signal handler's task, say), tasks
+//! can await [`Handle::closed`], and the owner drains it with
+//! [`SingularQueue::shutdown_async`]. [`Handle::len`] is a lock-free health figure; an
+//! [`Observer`] receives each command's queue and apply times and each batch's commit time,
+//! for any metrics system. A commit that can fail ([`StateMachine::try_on_batch_end`]) fails
+//! its batch's callers with [`WaitError::NotCommitted`] and, as [`OnCommitError`] says, stops
+//! the queue or goes on. The guide's "Recipe: an HTTP service" puts it together on axum.
+//!
 //! # Nothing is lost
 //!
 //! Every command you hand over is applied exactly once, or handed back to you
