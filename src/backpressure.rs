@@ -83,8 +83,8 @@ pub enum Decision {
 
 /// How loaded the queue is, as a [`Backpressure`] policy sees it.
 ///
-/// Reading [`depth`](Load::depth) takes the channel's lock briefly; the built-in policies never
-/// read it.
+/// Reading [`depth`](Load::depth) reads a few counters, as [`Handle::len`](crate::Handle::len)
+/// does; the built-in policies never read it.
 pub struct Load<'a> {
     capacity: usize,
     depth: &'a dyn Fn() -> usize,

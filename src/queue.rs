@@ -132,6 +132,11 @@ impl<S: StateMachine> SingularQueue<S> {
     ///
     /// Where [`shutdown`](SingularQueue::shutdown) panics.
     pub async fn shutdown_async(self) -> Result<S, Poisoned<S>> {
+        // On the worker (an executor run inside `apply`), or on a worker this queue waits for,
+        // the end would never come: refused before anything is closed, as `shutdown` is.
+        if waits::wait_for(self.handle.shared().id()).is_err() {
+            cannot_wait("shutdown_async");
+        }
         self.handle.close();
         self.handle.closed().await;
         self.shutdown()
@@ -177,7 +182,8 @@ impl<S: StateMachine> SingularQueue<S> {
     }
 }
 
-/// `shutdown` or `shutdown_now` was called where it cannot wait for the worker.
+/// `shutdown`, `shutdown_now` or `shutdown_async` was called where it cannot wait for the
+/// worker.
 fn cannot_wait(what: &str) -> ! {
     panic!(
         "SingularQueue::{what} called on the queue's own worker thread, or on a worker it \

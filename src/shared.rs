@@ -47,6 +47,8 @@ pub(crate) struct Shared<S: StateMachine> {
     room: Room,
     /// Where threads wait until the queue is quiet.
     quiet: Room,
+    /// Where tasks wait for the worker's end (`closed()`): woken once, not after every batch.
+    ended: Room,
     /// Set when the worker has finished for good: nothing more will be served.
     worker_gone: AtomicBool,
     /// Set when a handle closed the queue: the worker finishes on its own, and keeps what it
@@ -89,6 +91,7 @@ impl<S: StateMachine> Shared<S> {
             reserved: AtomicUsize::new(0),
             room: Room::new(),
             quiet: Room::new(),
+            ended: Room::new(),
             worker_gone: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             config,
@@ -229,7 +232,7 @@ impl<S: StateMachine> Shared<S> {
         let Some(_pass) = self.gate.enter() else {
             return Err(self.refused(SubmitError::Closed(command)));
         };
-        let depth = || self.tx.len();
+        let depth = || self.len();
         let load = Load::new(self.config.capacity, &depth);
         let decision = limit.cap(self.config.policy.decide(&command, &load));
         Ok(self.offer(self.message(command, reply), decision, limit))
@@ -478,20 +481,21 @@ impl<S: StateMachine> Shared<S> {
     pub(crate) fn worker_finished(&self) {
         self.worker_gone.store(true, Ordering::Release);
         self.quiet.wake_all_after_change();
+        self.ended.wake_all_after_change();
     }
 
     /// Closes the queue from a handle, without waiting: later submits are refused, and the
-    /// worker finishes on its own once it has served what was accepted. The first closer nudges
-    /// a worker that may be asleep on an empty channel (a full channel needs no nudge: the
-    /// worker reads the flag after each batch). The nudge goes in only through the open gate:
-    /// a worker finishing alone waits until the gate is quiet before its last look, so it
-    /// finds the nudge, and no `Stop` but the owner's can come in after that look. A gate
-    /// already closed needs no nudge: the owner is stopping the worker, or the worker is
-    /// finishing on its own (orphaned, poisoned, or closed by this flag).
+    /// worker finishes on its own once it has served what was accepted. A closer that finds
+    /// the gate open nudges a worker that may be asleep on an empty channel (a busy worker
+    /// reads the flag after each batch). The nudge goes in only through the open gate: a
+    /// worker finishing alone waits until the gate is quiet before its last look, so it finds
+    /// the nudge, and no `Stop` but the owner's can come in after that look. A gate already
+    /// closed needs no nudge: the owner is stopping the worker, or the worker is finishing on
+    /// its own (orphaned, poisoned, or closed by a closer that nudged first). Every closer
+    /// closes the gate itself before it returns, so no submit after a `close` returns is
+    /// accepted, however many handles close at once (two nudges are two nudges: harmless).
     pub(crate) fn close_from_handle(&self) {
-        if self.closing.swap(true, Ordering::AcqRel) {
-            return;
-        }
+        self.closing.store(true, Ordering::Release);
         if let Some(_pass) = self.gate.enter() {
             let _ = self.tx.try_send(Message::Stop);
         }
@@ -507,7 +511,7 @@ impl<S: StateMachine> Shared<S> {
     /// Waits as a task until the worker has finished for good.
     pub(crate) async fn closed(&self) {
         let gone = || self.worker_gone.load(Ordering::Acquire);
-        let mut registration = self.quiet.registration();
+        let mut registration = self.ended.registration();
         poll_fn(|cx| {
             if gone() {
                 return Poll::Ready(());

@@ -94,9 +94,11 @@ impl<S: StateMachine> Worker<S> {
     pub(crate) fn run(mut self) -> Option<Exit<S>> {
         self.start();
         self.serve();
-        let orphaned = self.shared.is_orphaned();
+        let shared = Arc::clone(&self.shared);
         let exit = self.exit();
-        if orphaned {
+        // Read after `on_stop` ran: a queue closed from a handle runs it while the owner is
+        // alive, and a state that held the owner may have let it go there.
+        if shared.is_orphaned() {
             // Nobody will join this thread: the state's and the commands' `Drop` is user code.
             let _ = on_panic::catch(move || drop(exit));
             return None;
@@ -323,32 +325,43 @@ impl<S: StateMachine> Worker<S> {
         counters.batches.bump(1);
         counters.batched.bump(taken as u64);
         counters.max_batch.raise(taken as u64);
-        let (mut commit_time, mut committed) = (None, false);
-        if applied > 0 && self.poison.is_none() {
-            let info = BatchInfo {
-                size: applied,
-                remaining,
-            };
-            let started = self.observer.is_some().then(Instant::now);
-            committed = self.commit(info);
-            commit_time = started.map(|started| started.elapsed());
-        }
+        let commit = self.commit_applied(applied, remaining);
         match self.poison.clone() {
             None => self.pending.drain(..).for_each(|(reply, output)| {
                 deliver(Some(reply), Ok(output));
             }),
             Some(message) => self.fail_pending(&message),
         }
+        self.report_batch(taken, commit);
+        self.shared.batch_served(taken);
+    }
+
+    /// Commits a batch that applied something, unless the state is poisoned: how long the
+    /// commit took, if it ran and is measured, and whether it committed.
+    fn commit_applied(&mut self, applied: usize, remaining: usize) -> (Option<Duration>, bool) {
+        if applied == 0 || self.poison.is_some() {
+            return (None, false);
+        }
+        let info = BatchInfo {
+            size: applied,
+            remaining,
+        };
+        let started = self.observer.is_some().then(Instant::now);
+        let committed = self.commit(info);
+        (started.map(|started| started.elapsed()), committed)
+    }
+
+    /// Tells the observer, if there is one, about a finished batch.
+    fn report_batch(&mut self, size: usize, (commit_time, committed): (Option<Duration>, bool)) {
         if self.observer.is_some() {
             let times = BatchTimes {
-                size: taken,
+                size,
                 commit_time,
                 committed,
                 waiting: self.shared.len(),
             };
             self.observe(|observer| observer.batch(&times));
         }
-        self.shared.batch_served(taken);
     }
 
     /// Runs the batch's commit; returns whether it committed. A panic poisons the state, as
