@@ -348,14 +348,6 @@ MUTATIONS = {
         "self.is_orphaned()",
         "a_close_from_a_handle_racing_a_submitter_applies_or_hands_back_and_ends_the_worker",
     ),
-    # A handle's nudge goes in whether or not the gate is open: after a worker finishing alone
-    # took its last look, the nudge can fill the channel, and the owner's `Stop` waits forever.
-    "handle-nudges-past-a-closed-gate": (
-        "src/shared.rs",
-        "        if let Some(_pass) = self.gate.enter() {\n            let _ = self.tx.try_send(Message::Stop);\n        }",
-        "        let _pass = self.gate.enter();\n        let _ = self.tx.try_send(Message::Stop);",
-        "a_close_from_a_handle_racing_the_owners_shutdown_never_hangs",
-    ),
     # A hand-stepped queue's shutdown closes it but serves nothing that was waiting.
     "manual-shutdown-skips-what-is-waiting": (
         "src/worker.rs",

@@ -487,13 +487,13 @@ impl<S: StateMachine> Shared<S> {
     /// Closes the queue from a handle, without waiting: later submits are refused, and the
     /// worker finishes on its own once it has served what was accepted. A closer that finds
     /// the gate open nudges a worker that may be asleep on an empty channel (a busy worker
-    /// reads the flag after each batch). The nudge goes in only through the open gate: a
-    /// worker finishing alone waits until the gate is quiet before its last look, so it finds
-    /// the nudge, and no `Stop` but the owner's can come in after that look. A gate already
-    /// closed needs no nudge: the owner is stopping the worker, or the worker is finishing on
-    /// its own (orphaned, poisoned, or closed by a closer that nudged first). Every closer
-    /// closes the gate itself before it returns, so no submit after a `close` returns is
-    /// accepted, however many handles close at once (two nudges are two nudges: harmless).
+    /// reads the flag after each batch); a worker finishing alone waits until the gate is
+    /// quiet before its last look, so it finds the nudge. A gate already closed needs no
+    /// nudge: the owner is stopping the worker, or the worker is finishing on its own
+    /// (orphaned, poisoned, or closed by a closer that nudged first). Every closer closes the
+    /// gate itself before it returns, so no submit after a `close` returns is accepted,
+    /// however many handles close at once (two nudges are two nudges: harmless, as is a nudge
+    /// left behind, since the channel has no bound to fill).
     pub(crate) fn close_from_handle(&self) {
         self.closing.store(true, Ordering::Release);
         if let Some(_pass) = self.gate.enter() {
