@@ -273,6 +273,14 @@ MUTATIONS = {
         "    pub(crate) fn slot_freed(&self) {\n        self.room.wake_all();",
         "a_permit_and_an_evicting_submitter_never_take_the_same_place",
     ),
+    # A waiter for room skips the flag: whoever gives a place back sees nobody waiting and
+    # wakes nobody.
+    "room-waiter-skips-the-flag": (
+        "src/shared.rs",
+        "        self.vacancies.flag_waiting();\n        attempt(pending)",
+        "        attempt(pending)",
+        "a_permit_dropped_unused_wakes_a_reservation_waiting_for_room",
+    ),
     # A permit dropped unused keeps its place: a reservation waiting for it waits forever.
     "permit-drop-keeps-its-place": (
         "src/shared.rs",

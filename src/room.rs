@@ -1,10 +1,11 @@
 //! Where submitters wait for room in a full queue: threads and tasks alike.
 //!
-//! A submitter that finds the queue full registers a waker here, tries once more, and only
-//! then sleeps (a thread parks on its own [`Signal`], a task returns `Pending`). The worker,
-//! each time it takes a command from the channel (and so frees a slot), wakes every registered
-//! submitter; each tries again. The second try after registering closes the race in which the
-//! slot is freed between the first try and the registration (hazard 4).
+//! A submitter that finds the queue full registers a waker here, flags its wait on the
+//! queue's vacancies, tries once more, and only then sleeps (a thread parks on its own
+//! [`Signal`], a task returns `Pending`). Whoever gives a vacancy back (the worker, taking a
+//! command out; a dropped permit) and finds the flag wakes every registered submitter; each
+//! tries again. The second try after registering closes the race in which the place is freed
+//! between the first try and the registration (hazard 4; see `vacancies`).
 //!
 //! A waiting submitter holds no pass through the shutdown gate: it enters the gate afresh for
 //! each try. So a shutdown, or a worker finishing on its own, never waits for a submitter that
@@ -105,8 +106,8 @@ impl Room {
         self.wake_all();
     }
 
-    /// Wakes every registered waiter: a slot has just been freed, or the queue closed. A
-    /// slot is freed under the channel's lock, which a waiter's next try takes too.
+    /// Wakes every registered waiter: a place has just been freed by someone who found a
+    /// waiter's flag on the vacancies (which orders the two), or the queue closed.
     pub(crate) fn wake_all(&self) {
         if self.waiting.load(Ordering::Acquire) == 0 {
             return;

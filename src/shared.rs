@@ -296,10 +296,20 @@ impl<S: StateMachine> Shared<S> {
         })
     }
 
-    /// Gives a vacancy back and wakes the submitters waiting for room.
+    /// Gives a vacancy back and, if any submitter may be waiting for room, wakes them all.
     fn free_vacancy(&self) {
-        self.vacancies.give_back();
-        self.room.wake_all_after_change();
+        if self.vacancies.give_back() {
+            self.vacancies.take_flag();
+            self.room.wake_all();
+        }
+    }
+
+    /// A waiter's look for room, after it registered its waker: flags the wait on the
+    /// vacancies' word, then tries. A vacancy given back before the flag is found by the try;
+    /// one given back after it finds the flag and wakes the room.
+    fn look_for_room<T, R>(&self, pending: T, attempt: &mut impl FnMut(T) -> R) -> R {
+        self.vacancies.flag_waiting();
+        attempt(pending)
     }
 
     /// One try through the gate, for a submitter that waits for room: `Ok` with the outcome
@@ -342,7 +352,7 @@ impl<S: StateMachine> Shared<S> {
         // Register, then try once more: a slot freed in between would wake nobody.
         let mut pending = Some(pending);
         let outcome = self.room.wait_until(deadline, || {
-            match attempt(pending.take().expect("still pending")) {
+            match self.look_for_room(pending.take().expect("still pending"), &mut attempt) {
                 Ok(outcome) => Some(outcome),
                 Err(full) => {
                     pending = Some(full);
@@ -383,7 +393,7 @@ impl<S: StateMachine> Shared<S> {
             };
             // Register, then try once more: a slot freed in between would wake nobody.
             registration.register_then_look(cx.waker());
-            let pending = match attempt(pending) {
+            let pending = match self.look_for_room(pending, &mut attempt) {
                 Ok(result) => return Poll::Ready(result),
                 Err(full) => full,
             };

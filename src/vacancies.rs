@@ -6,20 +6,30 @@
 //! holder can always send: nobody else can fill the place it holds. An evicting submitter takes
 //! over the vacancy of the command it evicted.
 //!
-//! A vacancy is given back without a lock that a waiter takes, so the giver wakes the room
-//! with [`Room::wake_all_after_change`](crate::room::Room::wake_all_after_change), whose fence
-//! pairs with the waiter's register-then-look (hazard 4).
+//! The same word carries a flag that says "a submitter waits for room" (hazard 4). A waiter
+//! registers its waker, sets the flag, then tries to take a vacancy; a giver adds its vacancy
+//! and learns from the same read-modify-write whether to wake the room. Both act on one
+//! location, so one of them sees the other: either the waiter's try finds the vacancy, or the
+//! giver finds the flag. The worker's hot path pays no fence for it.
 
 use crate::sync::atomic::{AtomicUsize, Ordering};
 
+/// Set while a submitter may be waiting for room.
+const WAITING: usize = 1;
+/// One vacancy, above the flag bit.
+const ONE: usize = 2;
+
 pub(crate) struct Vacancies {
-    free: AtomicUsize,
+    /// `ONE` per free place, plus `WAITING`.
+    state: AtomicUsize,
 }
 
 impl Vacancies {
+    /// `capacity` free places; at most [`MAX_CAPACITY`](crate::MAX_CAPACITY), so they fit
+    /// above the flag bit.
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            free: AtomicUsize::new(capacity),
+            state: AtomicUsize::new(capacity * ONE),
         }
     }
 
@@ -27,25 +37,38 @@ impl Vacancies {
     /// there, not even for a moment: a submitter that loses the race is told "full" only when
     /// the queue was full.
     pub(crate) fn try_take(&self) -> bool {
-        let mut free = self.free.load(Ordering::Relaxed);
+        let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            if free == 0 {
+            if state < ONE {
                 return false;
             }
-            match self.free.compare_exchange_weak(
-                free,
-                free - 1,
+            match self.state.compare_exchange_weak(
+                state,
+                state - ONE,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
-                Err(now) => free = now,
+                Err(now) => state = now,
             }
         }
     }
 
-    /// Gives one vacancy back; the caller then wakes the room.
-    pub(crate) fn give_back(&self) {
-        self.free.fetch_add(1, Ordering::Release);
+    /// Gives one vacancy back; returns whether a submitter may be waiting for it, in which
+    /// case the caller takes the flag and wakes the room.
+    pub(crate) fn give_back(&self) -> bool {
+        self.state.fetch_add(ONE, Ordering::Release) & WAITING != 0
+    }
+
+    /// Says that a submitter waits for room: called after it registered its waker and before
+    /// it tries again.
+    pub(crate) fn flag_waiting(&self) {
+        self.state.fetch_or(WAITING, Ordering::AcqRel);
+    }
+
+    /// Clears the flag, before the room's every waiter is woken: a waiter that registers after
+    /// the wake-up sets it again.
+    pub(crate) fn take_flag(&self) {
+        self.state.fetch_and(!WAITING, Ordering::AcqRel);
     }
 }
