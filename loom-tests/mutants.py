@@ -94,7 +94,7 @@ MUTATIONS = {
     "room-no-second-try-after-registering": (
         "src/shared.rs",
         "            registration.register_then_look(cx.waker());\n"
-        "            let pending = match attempt(pending) {\n"
+        "            let pending = match self.look_for_room(pending, &mut attempt) {\n"
         "                Ok(result) => return Poll::Ready(result),\n"
         "                Err(full) => full,\n            };",
         "            registration.register_then_look(cx.waker());",
