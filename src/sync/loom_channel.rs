@@ -1,5 +1,5 @@
 //! An unbounded channel on loom's primitives, with the semantics of the flume calls the crate
-//! uses: `send`, `try_send`, `recv`, `try_recv`, `len` (on either end), cloning
+//! uses: `send`, `try_send`, `recv`, `try_recv`, the receiver's `len`, cloning
 //! either end, and disconnection when the last sender or the last receiver is dropped. The
 //! queue's bound is its own (see `vacancies`), so the channel never refuses for room.
 
@@ -80,10 +80,6 @@ impl<T> Sender<T> {
         }
         self.chan.push(&mut state, message);
         Ok(())
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.chan.state.lock().queue.len()
     }
 }
 
