@@ -256,21 +256,9 @@ fn owner_dropped_in_on_stop_body() {
 /// thread nobody joins; std drops it, and a panicking `Drop` there aborts the process.
 #[test]
 fn owner_dropped_in_on_stop_after_close_does_not_abort_the_process() {
-    const NAME: &str = "owner_dropped_in_on_stop_after_close_does_not_abort_the_process";
-    if std::env::var_os("REVIEW_CLOSE_CHILD").is_some() {
-        owner_dropped_in_on_stop_body();
-        return;
-    }
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
-        .env("REVIEW_CLOSE_CHILD", "1")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "the child test process died: {:?}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    support::survives_in_a_child(
+        "owner_dropped_in_on_stop_after_close_does_not_abort_the_process",
+        owner_dropped_in_on_stop_body,
     );
 }
 

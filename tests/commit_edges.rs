@@ -190,21 +190,9 @@ fn display_and_drop_both_panic_body() {
 /// the whole process. Run in a child process so that the abort is observable.
 #[test]
 fn an_error_whose_display_and_drop_both_panic_does_not_abort_the_process() {
-    const NAME: &str = "an_error_whose_display_and_drop_both_panic_does_not_abort_the_process";
-    if std::env::var_os("COMMIT_EDGES_CHILD").is_some() {
-        display_and_drop_both_panic_body();
-        return;
-    }
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
-        .env("COMMIT_EDGES_CHILD", "1")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "the child test process died: {:?}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    support::survives_in_a_child(
+        "an_error_whose_display_and_drop_both_panic_does_not_abort_the_process",
+        display_and_drop_both_panic_body,
     );
 }
 

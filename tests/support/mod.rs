@@ -205,3 +205,27 @@ pub fn wait_until_asleep(tids: &[u32]) {
         || tids.iter().all(|&tid| thread_state(tid) == Some('S')),
     );
 }
+
+// === A test that must not take its process down ===
+
+/// Runs `body` in a child process (this test binary, running only the test `name`) and fails
+/// unless the child exits successfully: a bug that aborts the process (a panic while
+/// panicking, a panicking `Drop` on a detached thread) fails the test instead of the run.
+pub fn survives_in_a_child(name: &str, body: impl FnOnce()) {
+    const CHILD: &str = "SINGULAR_QUEUE_TEST_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        body();
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the child test process died: {:?}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
