@@ -292,9 +292,25 @@ MUTATIONS = {
     # place and nothing will come to evict until one is used.
     "evictor-spins-while-permits-hold-the-room": (
         "src/shared.rs",
-        "Err(_) if self.reserved.load(Ordering::SeqCst) > 0 => {",
-        "Err(_) if false => {",
+        "if self.reserved.load(Ordering::SeqCst) >= self.config.capacity {",
+        "if false {",
         "a_try_under_drop_oldest_is_refused_when_permits_hold_every_place",
+    ),
+    # An evicting submitter that pops a close's nudge drops it: the sleeping worker never
+    # learns that the queue closed.
+    "evictor-swallows-the-nudge": (
+        "src/shared.rs",
+        "            Ok(nudge) => {\n                let _ = self.tx.try_send(nudge);\n",
+        "            Ok(nudge) => {\n                drop(nudge);\n",
+        "an_evicting_submitter_never_swallows_a_close_nudge",
+    ),
+    # A permit's send wakes nobody: a DropOldest submitter waiting for a command to evict
+    # sleeps while one waits in the channel.
+    "permit-send-wakes-no-evicting-waiter": (
+        "src/shared.rs",
+        "        if self.vacancies.is_flagged() {\n            self.vacancies.take_flag();\n            self.room.wake_all();\n        }\n        Ok(())",
+        "        Ok(())",
+        "a_permits_command_wakes_a_drop_oldest_submitter_waiting_to_evict",
     ),
     # A permit's command takes a fresh place instead of the one it holds.
     "permit-sends-without-its-place": (

@@ -124,7 +124,10 @@ pub enum CallError<T> {
     /// A newer command evicted this one from a full [`DropOldest`](crate::DropOldest) queue.
     Dropped,
     /// [`call_timeout`](crate::Handle::call_timeout) ran out after the command was accepted.
-    /// The command is still applied, exactly once; only its output is lost.
+    /// The command stays accepted and goes the way of any accepted command: applied exactly
+    /// once, unless a newer one evicts it ([`DropOldest`](crate::DropOldest)) or the queue
+    /// stops first (`shutdown_now`, a poisoned state); [`Stats`](crate::Stats) counts which.
+    /// Only the news is lost: do not submit it again blindly.
     ReplyTimeout,
     /// Converted from [`WaitError::Deadlock`]: a ticket was not waited for because waiting
     /// would never end. The command stays accepted and is applied later; its output is lost.

@@ -120,8 +120,9 @@ impl<S: StateMachine> Handle<S> {
     ///
     /// If the time runs out while waiting for room, the command comes back in
     /// [`CallError::Timeout`]. If it runs out after the command was accepted, the call returns
-    /// [`CallError::ReplyTimeout`]: the command is still applied exactly once, and its output
-    /// is discarded.
+    /// [`CallError::ReplyTimeout`]: the command stays accepted (applied exactly once unless
+    /// evicted or set aside by a shutdown, as any accepted command), and its output is
+    /// discarded.
     pub fn call_timeout(
         &self,
         command: S::Command,
@@ -249,10 +250,10 @@ impl<S: StateMachine> Handle<S> {
     ///
     /// If the time runs out while waiting for room, the command comes back in
     /// [`CallError::Timeout`]: it was never accepted. If it runs out after the command was
-    /// accepted, the call returns [`CallError::ReplyTimeout`]: the command is still applied
-    /// exactly once, and its output is discarded (dropped by the worker). So the error always
-    /// says whether the command got in, which wrapping `call_async` in an executor's timeout
-    /// cannot.
+    /// accepted, the call returns [`CallError::ReplyTimeout`]: the command stays accepted
+    /// (applied exactly once unless evicted or set aside by a shutdown, as any accepted
+    /// command), and its output is discarded (dropped by the worker). So the error always says
+    /// whether the command got in, which wrapping `call_async` in an executor's timeout cannot.
     ///
     /// # Cancel safety
     ///
@@ -282,7 +283,7 @@ impl<S: StateMachine> Handle<S> {
     /// match answer {
     ///     Ok(total) => assert_eq!(total, 2),
     ///     Err(CallError::Timeout(command)) => println!("never accepted: {command}"),
-    ///     Err(CallError::ReplyTimeout) => println!("accepted; will be applied"),
+    ///     Err(CallError::ReplyTimeout) => println!("accepted; do not send it again"),
     ///     Err(other) => println!("{other}"),
     /// }
     /// ```

@@ -11,9 +11,9 @@ use crate::on_panic;
 use crate::reply::Reply;
 use crate::room::Room;
 use crate::stats::{Counters, Padded};
+use crate::sync::Instant;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::channel::{Receiver, Sender};
-use crate::sync::{Instant, spin_hint};
 use crate::timer::Deadline;
 use crate::vacancies::Vacancies;
 use crate::wait::Backoff;
@@ -70,11 +70,20 @@ type Refusal<S> = SubmitError<Message<S>>;
 enum Offered<S: StateMachine> {
     /// Accepted, or refused for good.
     Done(Result<(), Refusal<S>>),
-    /// Accepted after evicting these commands, whose submitters are yet to be told.
-    Evicted(Vec<Message<S>>),
+    /// Accepted (or refused as closed) after evicting this command, whose submitter is yet
+    /// to be told.
+    Evicted(Result<(), Refusal<S>>, Message<S>),
     /// The queue is full and the decision is to wait for room, at most this long if a time
-    /// is given.
-    Full(Message<S>, Option<Duration>),
+    /// is given, evicting if a command comes to evict.
+    Full(Waiting<S>),
+}
+
+/// A message waiting for room, as the policy decided.
+struct Waiting<S: StateMachine> {
+    message: Message<S>,
+    timeout: Option<Duration>,
+    /// `DropOldest` waiting while permits hold every place: each try evicts if it can.
+    evicting: bool,
 }
 
 impl<S: StateMachine> Shared<S> {
@@ -118,15 +127,28 @@ impl<S: StateMachine> Shared<S> {
         reply: Option<Reply<S::Output>>,
         limit: Limit,
     ) -> Result<(), SubmitError<S::Command>> {
-        let (message, timeout) = match self.first_offer(command, reply, limit)? {
-            Offered::Done(offered) => return self.settle(offered),
-            Offered::Evicted(evicted) => {
-                self.tell_evicted(evicted);
-                return Ok(());
-            }
-            Offered::Full(message, timeout) => (message, timeout),
+        let waiting = match self.first_offer(command, reply, limit)? {
+            Offered::Full(waiting) => waiting,
+            offered => return self.settled(offered),
         };
-        self.settle(self.wait_for_room(message, timeout, |message| self.attempt(message)))
+        let mut evicted = Vec::new();
+        let attempt = |message| self.attempt(message, waiting.evicting, &mut evicted);
+        let outcome = self.wait_for_room(waiting.message, waiting.timeout, attempt);
+        self.tell_evicted(evicted);
+        self.settle(outcome)
+    }
+
+    /// Settles an offer that did not wait: tells an evicted command's submitter, and hands a
+    /// refused command back.
+    fn settled(&self, offered: Offered<S>) -> Result<(), SubmitError<S::Command>> {
+        match offered {
+            Offered::Done(outcome) => self.settle(outcome),
+            Offered::Evicted(outcome, oldest) => {
+                self.tell_evicted(vec![oldest]);
+                self.settle(outcome)
+            }
+            Offered::Full(waiting) => self.settle(Err(SubmitError::Full(waiting.message))),
+        }
     }
 
     /// Like [`send`](Shared::send), but a submitter that must wait for room waits as a task,
@@ -138,16 +160,17 @@ impl<S: StateMachine> Shared<S> {
         reply: Option<Reply<S::Output>>,
         limit: Limit,
     ) -> Result<(), SubmitError<S::Command>> {
-        let (message, timeout) = match self.first_offer(command, reply, limit)? {
-            Offered::Done(offered) => return self.settle(offered),
-            Offered::Evicted(evicted) => {
-                self.tell_evicted(evicted);
-                return Ok(());
-            }
-            Offered::Full(message, timeout) => (message, timeout),
+        let waiting = match self.first_offer(command, reply, limit)? {
+            Offered::Full(waiting) => waiting,
+            offered => return self.settled(offered),
         };
-        let attempt = |message| self.attempt(message);
-        self.settle(self.wait_for_room_async(message, timeout, attempt).await)
+        let mut evicted = Vec::new();
+        let attempt = |message| self.attempt(message, waiting.evicting, &mut evicted);
+        let outcome = self
+            .wait_for_room_async(waiting.message, waiting.timeout, attempt)
+            .await;
+        self.tell_evicted(evicted);
+        self.settle(outcome)
     }
 
     /// Takes a vacancy for a permit, waiting for one on this thread as `limit` allows (a
@@ -183,18 +206,17 @@ impl<S: StateMachine> Shared<S> {
     }
 
     /// One try at a vacancy for a permit: `Ok` with the outcome (refused if the queue has
-    /// closed), or `Err` if the queue is full. A held vacancy is counted as reserved first, so
-    /// that an evicting submitter never sees one taken by a permit and not yet counted.
+    /// closed), or `Err` if the queue is full. Only a vacancy taken counts as reserved: an
+    /// evicting submitter that finds a place taken and not yet counted retries a moment later.
     fn attempt_reserve(&self, (): ()) -> Result<Result<(), SubmitError<()>>, ()> {
         if self.is_closed() {
             return Ok(Err(SubmitError::Closed(())));
         }
-        self.reserved.fetch_add(1, Ordering::SeqCst);
-        if self.vacancies.try_take() {
-            return Ok(Ok(()));
+        if !self.vacancies.try_take() {
+            return Err(());
         }
-        self.reserved.fetch_sub(1, Ordering::SeqCst);
-        Err(())
+        self.reserved.fetch_add(1, Ordering::SeqCst);
+        Ok(Ok(()))
     }
 
     /// Sends a command through a permit, whose vacancy it uses: never waits, never refused
@@ -209,7 +231,15 @@ impl<S: StateMachine> Shared<S> {
             self.free_vacancy();
             return Err(self.refused(SubmitError::Closed(command)));
         };
-        self.settle(self.send_held(self.message(command, reply)))
+        self.settle(self.send_held(self.message(command, reply)))?;
+        // A `DropOldest` submitter may be waiting for a command to evict. It flagged its wait
+        // before it looked in the channel, and this send and its look take the channel's lock:
+        // either its look finds this command, or this read finds its flag.
+        if self.vacancies.is_flagged() {
+            self.vacancies.take_flag();
+            self.room.wake_all();
+        }
+        Ok(())
     }
 
     /// Gives back an unused permit's vacancy.
@@ -264,13 +294,24 @@ impl<S: StateMachine> Shared<S> {
             Err(full) => full,
         };
         match decision {
-            Decision::Wait => Offered::Full(message, None),
-            Decision::WaitFor(timeout) => Offered::Full(message, Some(timeout)),
             Decision::EvictOldest => self.send_evicting(message, limit),
-            Decision::RejectIfFull | Decision::Reject => {
-                Offered::Done(Err(SubmitError::Full(message)))
-            }
+            decision => Self::wait_or_refuse(message, decision, false),
         }
+    }
+
+    /// A full queue's answer for `message` under `decision`: wait (evicting while waiting, if
+    /// `evicting`) or refuse.
+    fn wait_or_refuse(message: Message<S>, decision: Decision, evicting: bool) -> Offered<S> {
+        let timeout = match decision {
+            Decision::Wait => None,
+            Decision::WaitFor(timeout) => Some(timeout),
+            _ => return Offered::Done(Err(SubmitError::Full(message))),
+        };
+        Offered::Full(Waiting {
+            message,
+            timeout,
+            evicting,
+        })
     }
 
     /// One non-blocking offer: `Ok` with the outcome, or `Err` with the message if full.
@@ -314,11 +355,28 @@ impl<S: StateMachine> Shared<S> {
 
     /// One try through the gate, for a submitter that waits for room: `Ok` with the outcome
     /// (refused if the queue has closed since), or `Err` with the message if still full.
-    fn attempt(&self, message: Message<S>) -> Result<Result<(), Refusal<S>>, Message<S>> {
+    /// If `evicting`, a command evicted to make room is added to `evicted`, to be told once
+    /// the pass is dropped.
+    fn attempt(
+        &self,
+        message: Message<S>,
+        evicting: bool,
+        evicted: &mut Vec<Message<S>>,
+    ) -> Result<Result<(), Refusal<S>>, Message<S>> {
         let Some(_pass) = self.gate.enter() else {
             return Ok(Err(SubmitError::Closed(message)));
         };
-        self.try_offer(message)
+        if !evicting {
+            return self.try_offer(message);
+        }
+        self.try_evicting(message).map(|offered| match offered {
+            Offered::Evicted(outcome, oldest) => {
+                evicted.push(oldest);
+                outcome
+            }
+            Offered::Done(outcome) => outcome,
+            Offered::Full(_) => unreachable!("one try never decides to wait"),
+        })
     }
 
     /// Waits on this thread for room until `attempt` takes `pending` in (a message, or a
@@ -417,42 +475,49 @@ impl<S: StateMachine> Shared<S> {
     }
 
     /// Evicts the oldest waiting command to make room for `message` (hazard 2), and counts the
-    /// eviction; the evicted command's submitter is told once the pass is dropped. The evicting
-    /// submitter takes over the evicted command's vacancy, so nobody can take it first.
+    /// eviction; the evicted command's submitter is told once the pass is dropped.
     ///
     /// The worker removes a command from the channel before applying it, so the command in
-    /// progress can never be evicted. A channel found empty while the queue is full is a
-    /// moment's (the worker has just taken a command and is giving its vacancy back, or a
-    /// submitter holds a vacancy and is about to send), unless permits hold the room: room that
-    /// no eviction can free. Then the submitter waits for room as `Block` does, within `limit`
-    /// (a `try_*` is refused with `Full`).
+    /// progress can never be evicted. A full queue with nothing in the channel to evict is a
+    /// moment's (the worker is giving a place back, another evicting submitter is about to
+    /// send, a submitter or a permit holder has taken a place and not yet sent or counted it):
+    /// the submitter backs off (spinning, then yielding) and tries again. Only when permits
+    /// hold every place does nothing come by itself: then it waits, evicting the first command
+    /// a permit sends, as `limit` allows (a `try_*` is refused with `Full`).
     fn send_evicting(&self, mut message: Message<S>, limit: Limit) -> Offered<S> {
+        let mut backoff = Backoff::new(WaitStrategy::BusySpin);
         loop {
-            message = match self.try_offer(message) {
-                Ok(offered) => return Offered::Done(offered),
+            message = match self.try_evicting(message) {
+                Ok(offered) => return offered,
                 Err(full) => full,
             };
-            match self.rx.try_recv() {
-                // An orphaned or closed queue's nudge (the owner's own `Stop` is sent only once
-                // no submitter is inside the gate) is only a hint: the worker reads the flags
-                // after each batch, and this submitter's command, sent next, wakes it.
-                Ok(Message::Stop) => {}
-                Ok(oldest) => {
-                    self.counters.submit.dropped.add(1);
-                    return match self.send_held(message) {
-                        Ok(()) => Offered::Evicted(vec![oldest]),
-                        Err(refused) => {
-                            // Closed under us: the evicted command's submitter is told all the same.
-                            self.tell_evicted(vec![oldest]);
-                            Offered::Done(Err(refused))
-                        }
-                    };
-                }
-                Err(_) if self.reserved.load(Ordering::SeqCst) > 0 => {
-                    return self.offer(message, limit.cap(Decision::Wait), limit);
-                }
-                Err(_) => spin_hint(),
+            if self.reserved.load(Ordering::SeqCst) >= self.config.capacity {
+                return Self::wait_or_refuse(message, limit.cap(Decision::Wait), true);
             }
+            backoff.snooze();
+        }
+    }
+
+    /// One try to get `message` in: into a free place (`Done`), or into the place of the
+    /// oldest command, which it evicts (counted, and returned in `Evicted` to be told). `Err`
+    /// with the message if there was neither. A handle's or an orphaned owner's nudge found in
+    /// the channel is sent again: it is not this submitter's to swallow (its own command may
+    /// never be sent).
+    fn try_evicting(&self, message: Message<S>) -> Result<Offered<S>, Message<S>> {
+        let message = match self.try_offer(message) {
+            Ok(outcome) => return Ok(Offered::Done(outcome)),
+            Err(full) => full,
+        };
+        match self.rx.try_recv() {
+            Ok(oldest @ Message::Apply { .. }) => {
+                self.counters.submit.dropped.add(1);
+                Ok(Offered::Evicted(self.send_held(message), oldest))
+            }
+            Ok(nudge) => {
+                let _ = self.tx.try_send(nudge);
+                Err(message)
+            }
+            Err(_) => Err(message),
         }
     }
 
@@ -461,6 +526,9 @@ impl<S: StateMachine> Shared<S> {
     /// code: a panic there is caught, so that every evicted command is told and counted, and
     /// the evicting submit, whose command was accepted, still returns `Ok`.
     fn tell_evicted(&self, evicted: Vec<Message<S>>) {
+        if evicted.is_empty() {
+            return;
+        }
         // A wait until quiet on this thread, in `on_evict`, would wait for this thread.
         let _telling = waits::telling_evictions(self.id());
         let count = evicted.len() as u64;

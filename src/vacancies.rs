@@ -66,6 +66,11 @@ impl Vacancies {
         self.state.fetch_or(WAITING, Ordering::AcqRel);
     }
 
+    /// Whether a submitter may be waiting for room (or for a command to evict).
+    pub(crate) fn is_flagged(&self) -> bool {
+        self.state.load(Ordering::Acquire) & WAITING != 0
+    }
+
     /// Clears the flag, before the room's every waiter is woken: a waiter that registers after
     /// the wake-up sets it again.
     pub(crate) fn take_flag(&self) {

@@ -117,6 +117,11 @@ impl<S: StateMachine> Worker<S> {
         if self.poison.is_none() {
             self.run_hook(S::on_stop);
         }
+        // The observer's `Drop` is user code: a panic there must not take the state and the
+        // set-aside commands down with the worker.
+        if let Some(observer) = self.observer.take() {
+            let _ = on_panic::catch(move || drop(observer));
+        }
         self.shared.worker_finished();
         Exit {
             state: self.state,

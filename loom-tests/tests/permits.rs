@@ -2,8 +2,9 @@
 //! never frees, and a dropped permit gives back to whoever waits for it.
 #![cfg(singular_queue_loom)]
 
+use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
-use singular_queue::{Handle, SingularQueue, SubmitError};
+use singular_queue::{Handle, SingularQueue, StateMachine, SubmitError};
 use singular_queue_loom_tests::{Log, check, check_bounded, drop_oldest_queue, shut_down};
 
 /// How many places are free: reserves until refused, then gives them all back.
@@ -79,5 +80,79 @@ fn a_try_under_drop_oldest_is_refused_when_permits_hold_every_place() {
         permit.tell(1).unwrap();
         let (log, _) = shut_down(queue);
         assert_eq!(log, [1]);
+    });
+}
+
+/// A handle's close while an evicting submitter looks in the channel: the close's nudge to a
+/// sleeping worker may be the only thing there. The submitter must leave it for the worker
+/// (its own command is refused: permits hold every place), or the worker sleeps on and
+/// `closed()` never completes.
+#[test]
+fn an_evicting_submitter_never_swallows_a_close_nudge() {
+    check("an_evicting_submitter_never_swallows_a_close_nudge", || {
+        let (queue, _) = drop_oldest_queue();
+        let permit = queue.try_reserve().unwrap();
+        let handle = queue.handle();
+        let evicter = thread::spawn(move || match handle.try_tell(2) {
+            Err(SubmitError::Full(2) | SubmitError::Closed(2)) => {}
+            other => panic!("{other:?}"),
+        });
+        let closer = queue.handle();
+        closer.close();
+        evicter.join().unwrap();
+        assert!(matches!(permit.tell(1), Err(SubmitError::Closed(1))));
+        singular_queue::model::block_on(closer.closed());
+        let (log, _) = shut_down(queue);
+        assert!(log.is_empty());
+    });
+}
+
+/// Applies commands; command 0 holds the worker until the model releases it.
+struct Held(Arc<(Mutex<bool>, Condvar)>, Vec<u32>);
+
+impl StateMachine for Held {
+    type Command = u32;
+    type Output = ();
+    fn apply(&mut self, n: u32) {
+        if n == 0 {
+            let (released, signal) = &*self.0;
+            let mut released = released.lock().unwrap();
+            while !*released {
+                released = signal.wait(released).unwrap();
+            }
+        }
+        self.1.push(n);
+    }
+}
+
+/// Under `DropOldest`, a submitter that found every place held by a permit waits for a command
+/// to evict. The worker is busy, so no place is freed: the permit holder's send must wake it,
+/// and it evicts that command.
+#[test]
+fn a_permits_command_wakes_a_drop_oldest_submitter_waiting_to_evict() {
+    check_bounded("a_permits_command_wakes_a_drop_oldest_...", 2, || {
+        let release = Arc::new((Mutex::new(false), Condvar::new()));
+        let queue = SingularQueue::builder(Held(Arc::clone(&release), Vec::new()))
+            .capacity(1)
+            .backpressure(singular_queue::DropOldest)
+            .spawn()
+            .unwrap();
+        queue.tell(0).unwrap(); // holds the worker once it takes it
+        let permit = loop {
+            match queue.try_reserve() {
+                Ok(permit) => break permit,
+                Err(_) => thread::yield_now(), // until the worker takes 0
+            }
+        };
+        let handle = queue.handle();
+        let evicter = thread::spawn(move || handle.tell(2).unwrap());
+        permit.tell(1).unwrap();
+        evicter.join().unwrap(); // only an eviction of 1 lets it in
+        *release.0.lock().unwrap() = true;
+        release.1.notify_all();
+        let stats = queue.stats();
+        let held = queue.shutdown().unwrap();
+        assert_eq!(held.1, [0, 2]);
+        assert_eq!(stats.dropped, 1);
     });
 }
