@@ -4,7 +4,7 @@
 
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
-use singular_queue::{Handle, SingularQueue, StateMachine, SubmitError};
+use singular_queue::{Handle, SingularQueue, StateMachine, SubmitError, WaitStrategy};
 use singular_queue_loom_tests::{Log, check, check_bounded, drop_oldest_queue, shut_down};
 
 /// How many places are free: reserves until refused, then gives them all back.
@@ -55,7 +55,12 @@ fn a_permit_and_an_evicting_submitter_never_take_the_same_place() {
 #[test]
 fn a_permit_dropped_unused_wakes_a_reservation_waiting_for_room() {
     check("a_permit_dropped_unused_wakes_a_reservation_...", || {
-        let queue = SingularQueue::builder(Log::default()).capacity(1).manual();
+        // `Park`: the waiter registers without yielding first, so the model explores the
+        // permit dropped at every point of the waiter's registration.
+        let queue = SingularQueue::builder(Log::default())
+            .capacity(1)
+            .wait_strategy(WaitStrategy::Park)
+            .manual();
         let handle = queue.handle();
         let held = handle.try_reserve().unwrap();
         let waiter = {
