@@ -259,10 +259,8 @@ MUTATIONS = {
     ),
     "reject-loses-the-command": (
         "src/shared.rs",
-        "            Decision::RejectIfFull | Decision::Reject => {\n"
-        "                Offered::Done(Err(SubmitError::Full(message)))\n            }",
-        "            Decision::RejectIfFull | Decision::Reject => {\n"
-        "                drop(message);\n                Offered::Done(Ok(()))\n            }",
+        "            _ => return Offered::Done(Err(SubmitError::Full(message))),",
+        "            _ => {\n                drop(message);\n                return Offered::Done(Ok(()));\n            }",
         "reject_at_capacity_one_applies_or_hands_back_each_command",
     ),
     # The worker takes a command out without giving its place back: the queue shrinks until
