@@ -56,13 +56,13 @@ MUTATIONS = {
         "ticket_completion_racing_its_waiter_always_wakes_it",
     ),
     "evict-without-telling-the-submitter": (
-        "src/shared.rs",
+        "src/shared/eviction.rs",
         "reply.send(Err(WaitError::Dropped));",
         "std::mem::forget(reply);",
         "drop_oldest_two_producers_each_command_applied_or_dropped_exactly_once",
     ),
     "evict-without-counting": (
-        "src/shared.rs",
+        "src/shared/eviction.rs",
         "self.counters.submit.dropped.add(1);",
         "",
         "drop_oldest_two_producers_each_command_applied_or_dropped_exactly_once",
@@ -281,7 +281,7 @@ MUTATIONS = {
     ),
     # A permit dropped unused keeps its place: a reservation waiting for it waits forever.
     "permit-drop-keeps-its-place": (
-        "src/shared.rs",
+        "src/shared/reservation.rs",
         "        self.reserved.fetch_sub(1, Ordering::SeqCst);\n        self.free_vacancy();\n    }",
         "        self.reserved.fetch_sub(1, Ordering::SeqCst);\n    }",
         "a_permit_dropped_unused_wakes_a_reservation_waiting_for_room",
@@ -289,7 +289,7 @@ MUTATIONS = {
     # An evicting submitter that finds nothing to evict spins, even when permits hold every
     # place and nothing will come to evict until one is used.
     "evictor-spins-while-permits-hold-the-room": (
-        "src/shared.rs",
+        "src/shared/eviction.rs",
         "if self.reserved.load(Ordering::SeqCst) >= self.config.capacity {",
         "if false {",
         "a_try_under_drop_oldest_is_refused_when_permits_hold_every_place",
@@ -297,7 +297,7 @@ MUTATIONS = {
     # An evicting submitter that pops a close's nudge drops it: the sleeping worker never
     # learns that the queue closed.
     "evictor-swallows-the-nudge": (
-        "src/shared.rs",
+        "src/shared/eviction.rs",
         "            Ok(nudge) => {\n                let _ = self.tx.try_send(nudge);\n",
         "            Ok(nudge) => {\n                drop(nudge);\n",
         "an_evicting_submitter_never_swallows_a_close_nudge",
@@ -305,14 +305,14 @@ MUTATIONS = {
     # A permit's send wakes nobody: a DropOldest submitter waiting for a command to evict
     # sleeps while one waits in the channel.
     "permit-send-wakes-no-evicting-waiter": (
-        "src/shared.rs",
+        "src/shared/reservation.rs",
         "        if self.vacancies.is_flagged() {\n            self.vacancies.take_flag();\n            self.room.wake_all();\n        }\n        Ok(())",
         "        Ok(())",
         "a_permits_command_wakes_a_drop_oldest_submitter_waiting_to_evict",
     ),
     # A permit's command takes a fresh place instead of the one it holds.
     "permit-sends-without-its-place": (
-        "src/shared.rs",
+        "src/shared/reservation.rs",
         "        self.settle(self.send_held(self.message(command, reply)))",
         "        self.free_vacancy();\n"
         "        let message = self.message(command, reply);\n"

@@ -1,4 +1,8 @@
-//! The part of a queue that its handles, its owner and its worker share.
+//! The part of a queue that its handles, its owner and its worker share. Reserving places
+//! for permits is in `reservation`, evicting under `DropOldest` in `eviction`.
+
+mod eviction;
+mod reservation;
 
 use crate::backpressure::{Backpressure, Decision, Limit, Load};
 use std::future::poll_fn;
@@ -7,7 +11,6 @@ use std::time::Duration;
 
 use crate::gate::Gate;
 use crate::message::Message;
-use crate::on_panic;
 use crate::reply::Reply;
 use crate::room::Room;
 use crate::stats::{Counters, Padded};
@@ -18,7 +21,7 @@ use crate::timer::Deadline;
 use crate::vacancies::Vacancies;
 use crate::wait::Backoff;
 use crate::waits::{self, QueueId};
-use crate::{CallError, StateMachine, Stats, SubmitError, WaitError, WaitStrategy, WouldDeadlock};
+use crate::{CallError, StateMachine, Stats, SubmitError, WaitStrategy, WouldDeadlock};
 
 /// Receives each command that [`DropOldest`](crate::DropOldest) evicts.
 pub(crate) type OnEvict<C> = Box<dyn Fn(C) + Send + Sync>;
@@ -171,81 +174,6 @@ impl<S: StateMachine> Shared<S> {
             .await;
         self.tell_evicted(evicted);
         self.settle(outcome)
-    }
-
-    /// Takes a vacancy for a permit, waiting for one on this thread as `limit` allows (a
-    /// reservation has no command for the policy to judge: `Policy` waits as long as it takes).
-    pub(crate) fn reserve(&self, limit: Limit) -> Result<(), SubmitError<()>> {
-        let timeout = match limit {
-            Limit::NoWait => {
-                return self
-                    .attempt_reserve(())
-                    .unwrap_or(Err(SubmitError::Full(())));
-            }
-            Limit::Policy => None,
-            Limit::Within(timeout) => Some(timeout),
-        };
-        match self.attempt_reserve(()) {
-            Ok(done) => done,
-            Err(()) => self.wait_for_room((), timeout, |()| self.attempt_reserve(())),
-        }
-    }
-
-    /// Like [`reserve`](Shared::reserve), waiting as a task.
-    pub(crate) async fn reserve_async(
-        &self,
-        timeout: Option<Duration>,
-    ) -> Result<(), SubmitError<()>> {
-        match self.attempt_reserve(()) {
-            Ok(done) => done,
-            Err(()) => {
-                let attempt = |()| self.attempt_reserve(());
-                self.wait_for_room_async((), timeout, attempt).await
-            }
-        }
-    }
-
-    /// One try at a vacancy for a permit: `Ok` with the outcome (refused if the queue has
-    /// closed), or `Err` if the queue is full. Only a vacancy taken counts as reserved: an
-    /// evicting submitter that finds a place taken and not yet counted retries a moment later.
-    fn attempt_reserve(&self, (): ()) -> Result<Result<(), SubmitError<()>>, ()> {
-        if self.is_closed() {
-            return Ok(Err(SubmitError::Closed(())));
-        }
-        if !self.vacancies.try_take() {
-            return Err(());
-        }
-        self.reserved.fetch_add(1, Ordering::SeqCst);
-        Ok(Ok(()))
-    }
-
-    /// Sends a command through a permit, whose vacancy it uses: never waits, never refused
-    /// for room. Refused only if the queue has closed since; the vacancy is given back then.
-    pub(crate) fn send_reserved(
-        &self,
-        command: S::Command,
-        reply: Option<Reply<S::Output>>,
-    ) -> Result<(), SubmitError<S::Command>> {
-        self.reserved.fetch_sub(1, Ordering::SeqCst);
-        let Some(_pass) = self.gate.enter() else {
-            self.free_vacancy();
-            return Err(self.refused(SubmitError::Closed(command)));
-        };
-        self.settle(self.send_held(self.message(command, reply)))?;
-        // A `DropOldest` submitter may be waiting for a command to evict. It flagged its wait
-        // before it looked in the channel, and this send and its look take the channel's lock:
-        // either its look finds this command, or this read finds its flag.
-        if self.vacancies.is_flagged() {
-            self.vacancies.take_flag();
-            self.room.wake_all();
-        }
-        Ok(())
-    }
-
-    /// Gives back an unused permit's vacancy.
-    pub(crate) fn release_reserved(&self) {
-        self.reserved.fetch_sub(1, Ordering::SeqCst);
-        self.free_vacancy();
     }
 
     /// Enters the gate, asks the policy, and offers the command once: everything a submit does
@@ -472,80 +400,6 @@ impl<S: StateMachine> Shared<S> {
     /// submitters waiting for room.
     pub(crate) fn slot_freed(&self) {
         self.free_vacancy();
-    }
-
-    /// Evicts the oldest waiting command to make room for `message` (hazard 2), and counts the
-    /// eviction; the evicted command's submitter is told once the pass is dropped.
-    ///
-    /// The worker removes a command from the channel before applying it, so the command in
-    /// progress can never be evicted. A full queue with nothing in the channel to evict is a
-    /// moment's (the worker is giving a place back, another evicting submitter is about to
-    /// send, a submitter or a permit holder has taken a place and not yet sent or counted it):
-    /// the submitter backs off (spinning, then yielding) and tries again. Only when permits
-    /// hold every place does nothing come by itself: then it waits, evicting the first command
-    /// a permit sends, as `limit` allows (a `try_*` is refused with `Full`).
-    fn send_evicting(&self, mut message: Message<S>, limit: Limit) -> Offered<S> {
-        let mut backoff = Backoff::new(WaitStrategy::BusySpin);
-        loop {
-            message = match self.try_evicting(message) {
-                Ok(offered) => return offered,
-                Err(full) => full,
-            };
-            if self.reserved.load(Ordering::SeqCst) >= self.config.capacity {
-                return Self::wait_or_refuse(message, limit.cap(Decision::Wait), true);
-            }
-            backoff.snooze();
-        }
-    }
-
-    /// One try to get `message` in: into a free place (`Done`), or into the place of the
-    /// oldest command, which it evicts (counted, and returned in `Evicted` to be told). `Err`
-    /// with the message if there was neither. A handle's or an orphaned owner's nudge found in
-    /// the channel is sent again: it is not this submitter's to swallow (its own command may
-    /// never be sent).
-    fn try_evicting(&self, message: Message<S>) -> Result<Offered<S>, Message<S>> {
-        let message = match self.try_offer(message) {
-            Ok(outcome) => return Ok(Offered::Done(outcome)),
-            Err(full) => full,
-        };
-        match self.rx.try_recv() {
-            Ok(oldest @ Message::Apply { .. }) => {
-                self.counters.submit.dropped.add(1);
-                Ok(Offered::Evicted(self.send_held(message), oldest))
-            }
-            Ok(nudge) => {
-                let _ = self.tx.try_send(nudge);
-                Err(message)
-            }
-            Err(_) => Err(message),
-        }
-    }
-
-    /// Tells each evicted command's submitter, then hands the command to `on_evict`; then the
-    /// evicted commands are done with. `on_evict`, or the command's `Drop` without it, is user
-    /// code: a panic there is caught, so that every evicted command is told and counted, and
-    /// the evicting submit, whose command was accepted, still returns `Ok`.
-    fn tell_evicted(&self, evicted: Vec<Message<S>>) {
-        if evicted.is_empty() {
-            return;
-        }
-        // A wait until quiet on this thread, in `on_evict`, would wait for this thread.
-        let _telling = waits::telling_evictions(self.id());
-        let count = evicted.len() as u64;
-        for message in evicted {
-            let Message::Apply { command, reply, .. } = message else {
-                unreachable!("only commands are evicted");
-            };
-            if let Some(reply) = reply {
-                reply.send(Err(WaitError::Dropped));
-            }
-            let _ = on_panic::catch(|| match &self.config.on_evict {
-                Some(on_evict) => on_evict(command),
-                None => drop(command),
-            });
-        }
-        self.counters.submit.evictions_told.add(count);
-        self.quiet.wake_all_after_change();
     }
 
     /// Called by the worker when a batch of `taken` commands is done with: applied or set
