@@ -117,15 +117,17 @@ enum Design {
     TokioActor,
     Mutex,
     RawFlume,
+    RawStdSync,
 }
 
-const DESIGNS: [Design; 6] = [
+const DESIGNS: [Design; 7] = [
     Design::Queue,
     Design::Naive,
     Design::StdMpsc,
     Design::TokioActor,
     Design::Mutex,
     Design::RawFlume,
+    Design::RawStdSync,
 ];
 
 impl Design {
@@ -137,6 +139,7 @@ impl Design {
             Design::TokioActor => "tokio mpsc + oneshot",
             Design::Mutex => "Arc<parking_lot::Mutex>",
             Design::RawFlume => "raw flume, no reply",
+            Design::RawStdSync => "raw std sync_channel, no reply",
         }
     }
 
@@ -152,6 +155,7 @@ impl Design {
                 Box::new(parking_lot::Mutex::new(W::default()))
             }
             Design::RawFlume if !replies => Box::new(raw_flume(W::default())),
+            Design::RawStdSync if !replies => Box::new(raw_std_sync(W::default())),
             _ => return None,
         })
     }
@@ -223,6 +227,11 @@ type Naive = Channel<flume::Sender<Request<flume::Sender<u64>>>>;
 type StdMpsc = Channel<std::sync::mpsc::SyncSender<Request<std::sync::mpsc::Sender<u64>>>>;
 type TokioActor = Channel<tokio::sync::mpsc::Sender<Request<tokio::sync::oneshot::Sender<u64>>>>;
 type RawFlume = Channel<flume::Sender<u64>>;
+/// std's bounded channel, and where its worker acknowledges a flush.
+type RawStdSync = Channel<(std::sync::mpsc::SyncSender<u64>, flume::Receiver<()>)>;
+
+/// A value no client sends: asks the std channel's worker to acknowledge everything before it.
+const FLUSH: u64 = u64::MAX;
 
 fn naive(mut work: impl Work) -> Naive {
     let (tx, rx) = flume::bounded::<Request<flume::Sender<u64>>>(1024);
@@ -332,6 +341,33 @@ fn raw_flume(mut work: impl Work) -> RawFlume {
             black_box(work.apply(x));
         }
     })
+}
+
+fn raw_std_sync(mut work: impl Work) -> RawStdSync {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(1024);
+    let (ack, acked) = flume::bounded(1);
+    Channel::new((tx, acked), move || {
+        for x in rx.iter() {
+            if x == FLUSH {
+                ack.send(()).expect("the flusher waits");
+            } else {
+                black_box(work.apply(x));
+            }
+        }
+    })
+}
+
+impl Server for RawStdSync {
+    fn call(&self, _: u64) -> u64 {
+        unreachable!("the raw std channel has no replies")
+    }
+    fn tell(&self, x: u64) {
+        self.tx().0.send(x).expect("open");
+    }
+    fn flush(&self) {
+        self.tx().0.send(FLUSH).expect("open");
+        self.tx().1.recv().expect("acknowledged");
+    }
 }
 
 impl Server for RawFlume {
@@ -451,6 +487,31 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+/// The physical limit of a handoff: two threads bouncing one cache line, one write each way per
+/// round trip. No queue's call can beat it; `call_p50_vs_pingpong_c1` says how close we come.
+fn pingpong_rtt_ns(rounds: u64) -> f64 {
+    let line = AtomicU64::new(0);
+    let line = &line;
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            for round in 0..rounds {
+                while line.load(Ordering::Acquire) != 2 * round + 1 {
+                    std::hint::spin_loop();
+                }
+                line.store(2 * round + 2, Ordering::Release);
+            }
+        });
+        let start = Instant::now();
+        for round in 0..rounds {
+            line.store(2 * round + 1, Ordering::Release);
+            while line.load(Ordering::Acquire) != 2 * round + 2 {
+                std::hint::spin_loop();
+            }
+        }
+        start.elapsed().as_nanos() as f64 / rounds as f64
+    })
 }
 
 /// Heap allocations per operation in steady state, for one client.
@@ -593,6 +654,21 @@ fn main() {
             4,
         ),
         ("tell_vs_raw_flume_c1", Design::RawFlume, Workload::Tell, 1),
+        ("tell_vs_raw_flume_c2", Design::RawFlume, Workload::Tell, 2),
+        ("tell_vs_raw_flume_c4", Design::RawFlume, Workload::Tell, 4),
+        ("tell_vs_raw_flume_c8", Design::RawFlume, Workload::Tell, 8),
+        (
+            "tell_vs_std_sync_channel_c1",
+            Design::RawStdSync,
+            Workload::Tell,
+            1,
+        ),
+        (
+            "tell_vs_std_sync_channel_c8",
+            Design::RawStdSync,
+            Workload::Tell,
+            8,
+        ),
         (
             "expensive_vs_mutex_c4",
             Design::Mutex,
@@ -609,6 +685,12 @@ fn main() {
     }
     let mut ours = latencies[&(Design::Queue, Workload::Call, 1)].clone();
     ours.sort_unstable();
+    let pingpong = median((0..runs).map(|_| pingpong_rtt_ns(ops * 5)).collect());
+    println!("pingpong_rtt_ns {pingpong:.0}");
+    println!(
+        "ratio call_p50_vs_pingpong_c1 {:.2}",
+        percentile(&ours, 0.5) as f64 / pingpong
+    );
     println!("allocs_per_call {allocs_per_call:.3}");
     println!("allocs_per_tell {allocs_per_tell:.4}");
     println!("p99_call_ns_c1 {}", percentile(&ours, 0.99));
