@@ -133,49 +133,49 @@ fn depth_counts_only_commands_while_a_close_is_pending() {
 // 3. `shutdown_async` polled on the queue's own worker: documented to panic, it hung.
 // ================================================================================================
 
-/// `Exec`, but whose jobs may take the queue's owner from a shared slot.
-type Slot = Arc<Mutex<Option<SingularQueue<support::Exec>>>>;
+/// Runs `inside` on an `Exec` queue's own worker, handing it the queue's owner; returns what
+/// the call that ran it heard, once the queue has finished.
+fn with_the_owner_on_its_worker(
+    inside: impl FnOnce(SingularQueue<support::Exec>) -> String + Send + 'static,
+) -> Result<String, CallError<support::Job>> {
+    support::quiet_panics();
+    let queue = SingularQueue::new(support::Exec);
+    let handle = queue.handle();
+    let slot = Arc::new(Mutex::new(Some(queue)));
+    let job: support::Job = Box::new(move || {
+        let owner = slot.lock().unwrap().take().unwrap();
+        inside(owner)
+    });
+    let outcome = handle.call(job);
+    model::block_on(handle.closed());
+    outcome
+}
 
 /// `shutdown_async` documents "Panics: where `shutdown` panics", i.e. on the queue's own
 /// worker (inside `apply`). `shutdown` there panics at once (and drops the queue, which then
-/// finishes on its own). `shutdown_async` instead closes the queue and awaits `closed()`, which
+/// finishes on its own). `shutdown_async` used to close the queue and await `closed()`, which
 /// can only complete once this very thread returns from `apply`: with any ordinary executor
-/// it never returns, and the caller of the command waits forever.
+/// it never returned, and the caller of the command waited forever.
 #[test]
 fn shutdown_async_polled_on_its_own_worker_panics_like_shutdown_instead_of_hanging() {
     within(Duration::from_secs(10), || {
-        support::quiet_panics();
-        let queue = SingularQueue::new(support::Exec);
-        let handle = queue.handle();
-        let slot: Slot = Arc::new(Mutex::new(Some(queue)));
-        let owner = Arc::clone(&slot);
-        let job: support::Job = Box::new(move || {
-            let queue = owner.lock().unwrap().take().unwrap();
+        let outcome = with_the_owner_on_its_worker(|queue| {
             let _ = futures::executor::block_on(queue.shutdown_async());
             "returned".to_owned()
         });
-        let outcome = handle.call(job);
         assert!(
             matches!(outcome, Err(CallError::Panicked(_))),
             "shutdown_async on the worker should panic as shutdown does"
         );
-        model::block_on(handle.closed());
     });
 }
 
-/// The same, polled once by hand: a documented panic should come from the first poll, before
-/// the queue is closed under the caller; instead the poll closes the queue and returns
-/// `Pending`.
+/// The same, polled once by hand: the documented panic comes from the first poll, before the
+/// queue is closed under the caller (it used to close the queue and return `Pending`).
 #[test]
 fn shutdown_async_first_poll_on_its_own_worker_panics() {
     within(Duration::from_secs(10), || {
-        support::quiet_panics();
-        let queue = SingularQueue::new(support::Exec);
-        let handle = queue.handle();
-        let slot: Slot = Arc::new(Mutex::new(Some(queue)));
-        let owner = Arc::clone(&slot);
-        let job: support::Job = Box::new(move || {
-            let queue = owner.lock().unwrap().take().unwrap();
+        let outcome = with_the_owner_on_its_worker(|queue| {
             let mut future = pin!(queue.shutdown_async());
             let mut cx = Context::from_waker(Waker::noop());
             match future.as_mut().poll(&mut cx) {
@@ -183,8 +183,6 @@ fn shutdown_async_first_poll_on_its_own_worker_panics() {
                 Poll::Ready(_) => "ready".to_owned(),
             }
         });
-        let outcome = handle.call(job);
-        model::block_on(handle.closed());
         assert!(
             matches!(outcome, Err(CallError::Panicked(_))),
             "expected the documented panic, got {:?}",

@@ -12,19 +12,10 @@ use std::thread;
 use std::time::Duration;
 
 use singular_queue::{
-    BatchTimes, CallError, CommandTimes, DropOldest, Handle, Observer, SingularQueue, StateMachine,
+    BatchTimes, CallError, CommandTimes, DropOldest, Observer, SingularQueue, StateMachine,
     SubmitError, WaitStrategy,
 };
-use support::{Op, Probe, Sum, hold_worker, quiet_panics, within};
-
-/// How many places are free now: reserves until refused, then gives every place back.
-fn free_places<S: StateMachine>(handle: &Handle<S>) -> usize {
-    let mut permits = Vec::new();
-    while let Ok(permit) = handle.try_reserve() {
-        permits.push(permit);
-    }
-    permits.len()
-}
+use support::{Op, Probe, Sum, free_places, hold_worker, quiet_panics, within};
 
 /// Capacity 2 under DropOldest, worker held: one place is held by a permit, the other by a
 /// waiting command. There is always exactly one evictable command in the channel, so every

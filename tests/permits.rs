@@ -10,19 +10,8 @@ use std::time::Duration;
 
 use futures::executor::block_on;
 
-use singular_queue::{
-    Block, DropOldest, Handle, Reject, SingularQueue, StateMachine, SubmitError, WaitError,
-};
-use support::{Op, Sum, current_tid, held_queue, wait_until_asleep, within};
-
-/// How many places are free now: reserves until refused, then gives every place back.
-fn free_places<S: StateMachine>(handle: &Handle<S>) -> usize {
-    let mut permits = Vec::new();
-    while let Ok(permit) = handle.try_reserve() {
-        permits.push(permit);
-    }
-    permits.len()
-}
+use singular_queue::{Block, DropOldest, Reject, SingularQueue, SubmitError, WaitError};
+use support::{Op, Sum, current_tid, free_places, held_queue, wait_until_asleep, within};
 
 #[test]
 fn a_permit_holds_its_place_against_every_policy_and_its_command_always_gets_in() {

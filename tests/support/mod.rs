@@ -3,7 +3,7 @@
 
 use std::sync::mpsc;
 
-use singular_queue::{Backpressure, Builder, SingularQueue, StateMachine};
+use singular_queue::{Backpressure, Builder, Handle, SingularQueue, StateMachine};
 
 /// Adds every command to a total.
 #[derive(Debug, Default)]
@@ -228,4 +228,13 @@ pub fn survives_in_a_child(name: &str, body: impl FnOnce()) {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// How many places are free now: reserves until refused, then gives every place back.
+pub fn free_places<S: StateMachine>(handle: &Handle<S>) -> usize {
+    let mut permits = Vec::new();
+    while let Ok(permit) = handle.try_reserve() {
+        permits.push(permit);
+    }
+    permits.len()
 }
