@@ -212,12 +212,7 @@ impl<S: StateMachine> Handle<S> {
         &self,
         command: S::Command,
     ) -> Result<S::Output, CallError<S::Command>> {
-        // An executor that blocks this thread (inside `apply`, or on the thread that steps a
-        // manual queue) would wait for itself if the queue, through any chain of queues,
-        // waits for this thread: refused, as a blocking call is.
-        if waits::wait_for(self.shared.id()).is_err() {
-            return Err(self.refuse_waiting(command));
-        }
+        let command = self.refuse_if_it_would_wait_for_itself(command)?;
         Ok(self.submit_async(command).await?.await?)
     }
 
@@ -238,9 +233,7 @@ impl<S: StateMachine> Handle<S> {
         &self,
         command: S::Command,
     ) -> Result<S::Output, CallError<S::Command>> {
-        if waits::wait_for(self.shared.id()).is_err() {
-            return Err(self.refuse_waiting(command));
-        }
+        let command = self.refuse_if_it_would_wait_for_itself(command)?;
         Ok(self.submit_with(command, Limit::NoWait)?.await?)
     }
 
@@ -293,9 +286,7 @@ impl<S: StateMachine> Handle<S> {
         timeout: Duration,
     ) -> Result<S::Output, CallError<S::Command>> {
         let deadline = Instant::now().checked_add(timeout);
-        if waits::wait_for(self.shared.id()).is_err() {
-            return Err(self.refuse_waiting(command));
-        }
+        let command = self.refuse_if_it_would_wait_for_itself(command)?;
         let ticket = self
             .submit_async_with(command, Limit::Within(timeout))
             .await?;
@@ -723,6 +714,20 @@ impl<S: StateMachine> Handle<S> {
             spare::give_back(slot);
         }
         outcome
+    }
+
+    /// For an async call: the command back, unless an executor that blocks this thread
+    /// (inside `apply`, or on the thread that steps a manual queue) would wait for itself
+    /// because the queue, through any chain of queues, waits for this thread. Then it is
+    /// refused, as a blocking call is.
+    fn refuse_if_it_would_wait_for_itself(
+        &self,
+        command: S::Command,
+    ) -> Result<S::Command, CallError<S::Command>> {
+        match waits::wait_for(self.shared.id()) {
+            Ok(_) => Ok(command),
+            Err(WouldDeadlock) => Err(self.refuse_waiting(command)),
+        }
     }
 
     /// The refusal of a call that would never return: this thread is the queue's worker, or
