@@ -266,9 +266,9 @@ MUTATIONS = {
     # The worker takes a command out without giving its place back: the queue shrinks until
     # nobody gets in.
     "worker-keeps-the-vacancy": (
-        "src/shared.rs",
-        "    pub(crate) fn slot_freed(&self) {\n        self.free_vacancy();",
-        "    pub(crate) fn slot_freed(&self) {\n        self.room.wake_all();",
+        "src/worker.rs",
+        "            self.shared.slots_freed(1);\n",
+        "",
         "a_permit_and_an_evicting_submitter_never_take_the_same_place",
     ),
     # A waiter for room skips the flag: whoever gives a place back sees nobody waiting and

@@ -1,5 +1,6 @@
 //! What a submitter does when the queue is full: the policy trait and the built-in policies.
 
+use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
@@ -164,6 +165,51 @@ impl<C> Backpressure<C> for Reject {
 impl<C> Backpressure<C> for DropOldest {
     fn decide(&self, _: &C, _: &Load<'_>) -> Decision {
         Decision::EvictOldest
+    }
+}
+
+/// The queue's policy as it keeps it: the built-in ones known by name, so that a submit asks
+/// none of them anything while the queue has room, and calls no trait object when it is full.
+pub(crate) enum Policy<C> {
+    /// A policy whose decision depends only on the queue being full.
+    Fixed(Decision),
+    /// A policy of the user's own, asked about every command before it is offered.
+    Own(Box<dyn Backpressure<C>>),
+}
+
+impl<C: 'static> Policy<C> {
+    /// Keeps `policy`, recognising the built-in ones.
+    pub(crate) fn new<P: Backpressure<C>>(policy: P) -> Self {
+        let any: &dyn Any = &policy;
+        let fixed = if any.is::<Block>() {
+            Decision::Wait
+        } else if let Some(BlockFor(timeout)) = any.downcast_ref::<BlockFor>() {
+            Decision::WaitFor(*timeout)
+        } else if any.is::<Reject>() {
+            Decision::RejectIfFull
+        } else if any.is::<DropOldest>() {
+            Decision::EvictOldest
+        } else {
+            return Policy::Own(Box::new(policy));
+        };
+        Policy::Fixed(fixed)
+    }
+
+    /// The decision for every command if it is the same for all, whatever the load: then a
+    /// submit need not ask before it offers.
+    pub(crate) fn fixed(&self) -> Option<Decision> {
+        match self {
+            Policy::Fixed(decision) => Some(*decision),
+            Policy::Own(_) => None,
+        }
+    }
+
+    /// What to do with `command` if the queue is full.
+    pub(crate) fn decide(&self, command: &C, load: &Load<'_>) -> Decision {
+        match self {
+            Policy::Fixed(decision) => *decision,
+            Policy::Own(policy) => policy.decide(command, load),
+        }
     }
 }
 

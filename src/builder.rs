@@ -1,7 +1,7 @@
 use std::fmt;
 use std::io;
 
-use crate::backpressure::{Backpressure, Block};
+use crate::backpressure::{Backpressure, Block, Policy};
 use crate::shared::{Shared, SubmitConfig};
 use crate::sync::channel;
 use crate::sync::{Arc, thread};
@@ -61,7 +61,7 @@ impl<S: StateMachine> Builder<S> {
             name: "singular-queue".to_owned(),
             submit: SubmitConfig {
                 capacity: DEFAULT_CAPACITY,
-                policy: Box::new(Block),
+                policy: Policy::new(Block),
                 on_evict: None,
                 track_queue_time: false,
                 wait: WaitStrategy::default(),
@@ -118,7 +118,7 @@ impl<S: StateMachine> Builder<S> {
     /// owner shuts it down, but its shared part is never freed. The same goes for
     /// [`on_evict`](Builder::on_evict).
     pub fn backpressure(mut self, policy: impl Backpressure<S::Command>) -> Self {
-        self.submit.policy = Box::new(policy);
+        self.submit.policy = Policy::new(policy);
         self
     }
 

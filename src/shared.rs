@@ -4,7 +4,7 @@
 mod eviction;
 mod reservation;
 
-use crate::backpressure::{Backpressure, Decision, Limit, Load};
+use crate::backpressure::{Decision, Limit, Load, Policy};
 use std::future::poll_fn;
 use std::task::Poll;
 use std::time::Duration;
@@ -29,7 +29,7 @@ pub(crate) type OnEvict<C> = Box<dyn Fn(C) + Send + Sync>;
 /// How submitters behave, as the builder set it.
 pub(crate) struct SubmitConfig<C> {
     pub(crate) capacity: usize,
-    pub(crate) policy: Box<dyn Backpressure<C>>,
+    pub(crate) policy: Policy<C>,
     pub(crate) on_evict: Option<OnEvict<C>>,
     /// Whether to stamp each command with the time it was accepted.
     pub(crate) track_queue_time: bool,
@@ -68,6 +68,12 @@ pub(crate) struct Shared<S: StateMachine> {
 }
 
 type Refusal<S> = SubmitError<Message<S>>;
+
+/// A command and its reply, not yet sent.
+type Unsent<S> = (
+    <S as StateMachine>::Command,
+    Option<Reply<<S as StateMachine>::Output>>,
+);
 
 /// What became of an offer that did not wait.
 enum Offered<S: StateMachine> {
@@ -130,6 +136,10 @@ impl<S: StateMachine> Shared<S> {
         reply: Option<Reply<S::Output>>,
         limit: Limit,
     ) -> Result<(), SubmitError<S::Command>> {
+        let (command, reply) = match self.send_if_room(command, reply) {
+            Ok(sent) => return sent,
+            Err(full) => full,
+        };
         let waiting = match self.first_offer(command, reply, limit)? {
             Offered::Full(waiting) => waiting,
             offered => return self.settled(offered),
@@ -163,6 +173,10 @@ impl<S: StateMachine> Shared<S> {
         reply: Option<Reply<S::Output>>,
         limit: Limit,
     ) -> Result<(), SubmitError<S::Command>> {
+        let (command, reply) = match self.send_if_room(command, reply) {
+            Ok(sent) => return sent,
+            Err(full) => full,
+        };
         let waiting = match self.first_offer(command, reply, limit)? {
             Offered::Full(waiting) => waiting,
             offered => return self.settled(offered),
@@ -174,6 +188,28 @@ impl<S: StateMachine> Shared<S> {
             .await;
         self.tell_evicted(evicted);
         self.settle(outcome)
+    }
+
+    /// The whole of a submit while the queue has room, under a built-in policy (which acts only
+    /// when the queue is full, so there is nothing to ask it): through the gate, into a free
+    /// place, into the channel. `Err` with the command if that was not the whole of it: the
+    /// queue was full, or its policy is the user's own.
+    #[inline]
+    fn send_if_room(
+        &self,
+        command: S::Command,
+        reply: Option<Reply<S::Output>>,
+    ) -> Result<Result<(), SubmitError<S::Command>>, Unsent<S>> {
+        if self.config.policy.fixed().is_none() {
+            return Err((command, reply));
+        }
+        let Some(_pass) = self.gate.enter() else {
+            return Ok(Err(self.refused(SubmitError::Closed(command))));
+        };
+        if !self.vacancies.try_take() {
+            return Err((command, reply));
+        }
+        Ok(self.settle(self.send_held(self.message(command, reply))))
     }
 
     /// Enters the gate, asks the policy, and offers the command once: everything a submit does
@@ -190,10 +226,14 @@ impl<S: StateMachine> Shared<S> {
         let Some(_pass) = self.gate.enter() else {
             return Err(self.refused(SubmitError::Closed(command)));
         };
-        let depth = || self.len();
-        let load = Load::new(self.config.capacity, &depth);
-        let decision = limit.cap(self.config.policy.decide(&command, &load));
-        Ok(self.offer(self.message(command, reply), decision, limit))
+        // A built-in policy acts only when the queue is full: nothing to ask before the offer.
+        let decision = self.config.policy.fixed().unwrap_or_else(|| {
+            let depth = || self.len();
+            self.config
+                .policy
+                .decide(&command, &Load::new(self.config.capacity, &depth))
+        });
+        Ok(self.offer(self.message(command, reply), limit.cap(decision), limit))
     }
 
     /// Wraps a command for the channel.
@@ -267,10 +307,7 @@ impl<S: StateMachine> Shared<S> {
 
     /// Gives a vacancy back and, if any submitter may be waiting for room, wakes them all.
     fn free_vacancy(&self) {
-        if self.vacancies.give_back() {
-            self.vacancies.take_flag();
-            self.room.wake_all();
-        }
+        self.slots_freed(1);
     }
 
     /// A waiter's look for room, after it registered its waker: flags the wait on the
@@ -396,10 +433,13 @@ impl<S: StateMachine> Shared<S> {
         .await
     }
 
-    /// Called by the worker each time it takes a command: gives its vacancy back and wakes
-    /// submitters waiting for room.
-    pub(crate) fn slot_freed(&self) {
-        self.free_vacancy();
+    /// Called by the worker for commands it has taken out: gives their vacancies back and
+    /// wakes submitters waiting for room.
+    pub(crate) fn slots_freed(&self, count: usize) {
+        if count > 0 && self.vacancies.give_back(count) {
+            self.vacancies.take_flag();
+            self.room.wake_all();
+        }
     }
 
     /// Called by the worker when a batch of `taken` commands is done with: applied or set

@@ -54,10 +54,10 @@ impl Vacancies {
         }
     }
 
-    /// Gives one vacancy back; returns whether a submitter may be waiting for it, in which
-    /// case the caller takes the flag and wakes the room.
-    pub(crate) fn give_back(&self) -> bool {
-        self.state.fetch_add(ONE, Ordering::Release) & WAITING != 0
+    /// Gives `count` vacancies back; returns whether a submitter may be waiting for them, in
+    /// which case the caller takes the flag and wakes the room.
+    pub(crate) fn give_back(&self, count: usize) -> bool {
+        self.state.fetch_add(count * ONE, Ordering::Release) & WAITING != 0
     }
 
     /// Says that a submitter waits for room: called after it registered its waker and before

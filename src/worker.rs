@@ -244,7 +244,7 @@ impl<S: StateMachine> Worker<S> {
                 return (taken, Some(ending));
             };
             self.shared.counters.worker.taken.bump(1);
-            self.shared.slot_freed();
+            self.shared.slots_freed(1);
             let queue_time = self.record_queue_time(enqueued);
             taken += 1;
             if self.poison.is_some() || self.shared.stopping_now() {
@@ -420,7 +420,9 @@ impl<S: StateMachine> Worker<S> {
 
     /// Counts how long a command waited, if it was stamped, and returns it.
     fn record_queue_time(&self, enqueued: Option<Instant>) -> Option<Duration> {
-        let waited = Instant::now().saturating_duration_since(enqueued?);
+        // Not measured unless stamped: no clock read for a queue that does not track it.
+        let enqueued = enqueued?;
+        let waited = Instant::now().saturating_duration_since(enqueued);
         let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
         let counters = &self.shared.counters.worker;
         counters.queue_time_total.bump(nanos);

@@ -1,10 +1,11 @@
-//! Loom models of permits: a place held for one command, which nobody else takes, eviction
-//! never frees, and a dropped permit gives back to whoever waits for it.
+//! Loom models of places and permits: the worker gives back exactly the places it empties; a
+//! permit holds a place for one command, which nobody else takes, eviction never frees, and a
+//! dropped permit gives back to whoever waits for it.
 #![cfg(singular_queue_loom)]
 
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
-use singular_queue::{Handle, SingularQueue, StateMachine, SubmitError, WaitStrategy};
+use singular_queue::{Handle, Reject, SingularQueue, StateMachine, SubmitError, WaitStrategy};
 use singular_queue_loom_tests::{Log, check, check_bounded, drop_oldest_queue, shut_down};
 
 /// How many places are free: reserves until refused, then gives them all back.
@@ -14,6 +15,36 @@ fn free_places(handle: &Handle<Log>) -> usize {
         permits.push(permit);
     }
     permits.len()
+}
+
+/// Two submitters fill a queue of three places under `Reject` while the worker empties it,
+/// giving places back in the middle of a batch and at its end (every two commands under
+/// loom): however the batches fall, each command is applied or handed back, and once the
+/// queue is quiet exactly its three places are free.
+#[test]
+fn the_worker_gives_back_exactly_the_places_it_empties() {
+    check_bounded("the_worker_gives_back_exactly_the_places_...", 2, || {
+        let queue = SingularQueue::builder(Log::default())
+            .capacity(3)
+            .backpressure(Reject)
+            .spawn()
+            .unwrap();
+        let tell = |handle: &Handle<Log>, n| match handle.tell(n) {
+            Ok(()) => 1,
+            Err(SubmitError::Full(back)) => {
+                assert_eq!(back, n);
+                0
+            }
+            Err(other) => panic!("{other}"),
+        };
+        let handle = queue.handle();
+        let other = thread::spawn(move || tell(&handle, 1) + tell(&handle, 2));
+        let accepted = tell(&queue, 3) + tell(&queue, 4) + other.join().unwrap();
+        queue.wait_until_quiet().unwrap();
+        assert_eq!(free_places(&queue), 3);
+        let (log, _) = shut_down(queue);
+        assert_eq!(log.len(), accepted);
+    });
 }
 
 /// A permit holder races an evicting submitter for the one place: the permit's command is
