@@ -103,6 +103,10 @@ trait Server: Sync {
     fn pipeline(&self, _n: u64, _depth: usize) {
         unreachable!("`Design::start` offers pipelining only where a design has tickets")
     }
+    /// Tells `0..n` in bulks of `BULK`.
+    fn tell_many(&self, _n: u64) {
+        unreachable!("`Design::start` offers bulks only where a design has them")
+    }
     /// Waits until every command sent so far has been applied.
     fn flush(&self) {
         self.call(0);
@@ -145,9 +149,10 @@ impl Design {
 
     /// Starts the design around `work`; `None` if it cannot run `workload`.
     fn start<W: Work + Default>(self, workload: Workload) -> Option<Box<dyn Server>> {
-        let replies = workload != Workload::Tell;
+        let replies = !matches!(workload, Workload::Tell | Workload::TellMany);
         Some(match self {
             Design::Queue => Box::new(Queue(SingularQueue::new(Machine(W::default())))),
+            _ if workload == Workload::TellMany => return None,
             Design::Naive => Box::new(naive(W::default())),
             Design::StdMpsc if workload != Workload::Pipelined => Box::new(std_mpsc(W::default())),
             Design::TokioActor => Box::new(tokio_actor(W::default())),
@@ -169,6 +174,12 @@ impl<W: Work> Server for Queue<W> {
     }
     fn tell(&self, x: u64) {
         self.0.tell(x).expect("open");
+    }
+    fn tell_many(&self, n: u64) {
+        for start in (0..n).step_by(BULK) {
+            let bulk = (start..n.min(start + BULK as u64)).collect();
+            self.0.tell_many(bulk).expect("open");
+        }
     }
     fn pipeline(&self, n: u64, depth: usize) {
         let mut tickets = std::collections::VecDeque::with_capacity(depth);
@@ -395,21 +406,27 @@ enum Workload {
     CallKv,
     /// `tell`: one-way commands on a counter.
     Tell,
+    /// `tell_many`: one-way commands in bulks of `BULK`, on a counter (singular-queue only).
+    TellMany,
     /// `submit` with 64 tickets in flight per client, on a counter.
     Pipelined,
     /// `call`s whose `apply` does about 1 µs of work.
     Expensive,
 }
 
-const WORKLOADS: [Workload; 5] = [
+const WORKLOADS: [Workload; 6] = [
     Workload::Call,
     Workload::CallKv,
     Workload::Tell,
+    Workload::TellMany,
     Workload::Pipelined,
     Workload::Expensive,
 ];
 
 const CLIENTS: [usize; 4] = [1, 2, 4, 8];
+
+/// How many commands `TellMany` tells at once.
+const BULK: usize = 64;
 
 /// One run's result: throughput, and (for calls) every latency in nanoseconds.
 struct Sample {
@@ -441,6 +458,7 @@ fn measure(design: Design, workload: Workload, clients: usize, ops: u64) -> Opti
                     let mut latencies = Vec::with_capacity(if timed { ops as usize } else { 0 });
                     match workload {
                         Workload::Tell => (0..ops).for_each(|x| server.tell(x)),
+                        Workload::TellMany => server.tell_many(ops),
                         Workload::Pipelined => server.pipeline(ops, 64),
                         _ => {
                             for x in 0..ops {
@@ -681,6 +699,13 @@ fn main() {
         println!(
             "ratio {name} {:.2}",
             ours / rate(baseline, workload, clients)
+        );
+    }
+    for clients in [1, 4] {
+        println!(
+            "ratio tell_many_vs_tell_c{clients} {:.2}",
+            rate(Design::Queue, Workload::TellMany, clients)
+                / rate(Design::Queue, Workload::Tell, clients)
         );
     }
     let mut ours = latencies[&(Design::Queue, Workload::Call, 1)].clone();

@@ -267,9 +267,32 @@ MUTATIONS = {
     # nobody gets in.
     "worker-keeps-the-vacancy": (
         "src/worker.rs",
-        "            self.shared.slots_freed(1);\n",
+        "        self.shared.slots_freed(count);\n",
         "",
         "a_permit_and_an_evicting_submitter_never_take_the_same_place",
+    ),
+    # A bulk sends what fits and forgets the rest: commands neither applied nor handed back.
+    "bulk-forgets-the-rest": (
+        "src/shared/bulk.rs",
+        "            Ok(()) => Err(rest),",
+        "            Ok(()) => Ok(Ok(())),",
+        "a_bulk_larger_than_the_queue_waits_for_room_and_lands_in_order",
+    ),
+    # The worker gives back one place for a bulk of many: the queue shrinks until a bulk
+    # waits for room that never comes.
+    "worker-frees-one-place-per-bulk": (
+        "src/worker.rs",
+        "                    self.take(commands.len());",
+        "                    self.take(1);",
+        "a_bulk_larger_than_the_queue_waits_for_room_and_lands_in_order",
+    ),
+    # A bulk goes past the shutdown gate: a command sent after the worker's last look is
+    # neither applied nor handed back.
+    "bulk-skips-the-gate": (
+        "src/shared/bulk.rs",
+        "        let Some(_pass) = self.gate.enter() else {\n            return Ok(Err(SubmitError::Closed(commands)));\n        };",
+        "        if self.gate.is_closed() {\n            return Ok(Err(SubmitError::Closed(commands)));\n        }",
+        "a_bulk_racing_a_shutdown_is_applied_or_handed_back_command_by_command",
     ),
     # A waiter for room skips the flag: whoever gives a place back sees nobody waiting and
     # wakes nobody.

@@ -196,6 +196,54 @@ impl<S: StateMachine> Handle<S> {
         self.shared.send(command, None, Limit::Within(timeout))
     }
 
+    /// Tells every command in `commands`, in order, at a fraction of the cost of telling them
+    /// one by one: one pass through the shutdown gate, one read-modify-write for as many
+    /// places as are free, and one message to the worker, for as many commands as fit.
+    ///
+    /// Each command holds one place, as if told alone, and is applied exactly once once
+    /// accepted, in order. When fewer places are free than commands are left, those that fit
+    /// go first and the rest do what the policy says: [`Block`](crate::Block) waits for room
+    /// for them, [`BlockFor`](crate::BlockFor) waits at most its time in all, and
+    /// [`Reject`](crate::Reject) hands them back. Commands of other submitters may fall
+    /// between those parts. Under [`DropOldest`](crate::DropOldest) or a policy of your own,
+    /// each command is told on its own, as [`tell`](Handle::tell) would (eviction takes out
+    /// one command, never part of a message): the same outcome, without the saving.
+    ///
+    /// The commands that arrived together are applied together, in one batch, even if that
+    /// batch then exceeds [`max_batch`](crate::Builder::max_batch).
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Closed`], [`SubmitError::Full`], [`SubmitError::Timeout`] or
+    /// [`SubmitError::Deadlock`], with the commands that were not accepted: the first of them
+    /// is the one refused, and every command before it was accepted. [`Stats`] counts each
+    /// command handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{Reject, SingularQueue, StateMachine, SubmitError};
+    /// # #[derive(Default)]
+    /// # struct Counter(u64);
+    /// # impl StateMachine for Counter {
+    /// #     type Command = u64;
+    /// #     type Output = u64;
+    /// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+    /// # }
+    /// let queue = SingularQueue::builder(Counter::default())
+    ///     .capacity(3)
+    ///     .backpressure(Reject)
+    ///     .manual(); // nothing is applied until the queue is stepped
+    /// match queue.tell_many(vec![1, 2, 3, 4, 5]) {
+    ///     Err(SubmitError::Full(rest)) => assert_eq!(rest, [4, 5]),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert_eq!(queue.shutdown().unwrap().0, 1 + 2 + 3);
+    /// ```
+    pub fn tell_many(&self, commands: Vec<S::Command>) -> Result<(), SubmitError<Vec<S::Command>>> {
+        self.shared.send_many(commands)
+    }
+
     /// Like [`call`](Handle::call), from async code, on any executor: waiting for room and
     /// waiting for the output suspend the task instead of blocking its thread.
     ///

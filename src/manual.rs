@@ -142,6 +142,11 @@ impl<S: StateMachine> ManualQueue<S> {
         self.handle.tell(command)
     }
 
+    /// Same as [`Handle::tell_many`]; on this thread it cannot wait for room.
+    pub fn tell_many(&self, commands: Vec<S::Command>) -> Result<(), SubmitError<Vec<S::Command>>> {
+        self.handle.tell_many(commands)
+    }
+
     /// Same as [`Handle::stats`].
     pub fn stats(&self) -> Stats {
         self.handle.stats()

@@ -12,6 +12,14 @@ pub(crate) enum Message<S: StateMachine> {
         /// When it was accepted, if the queue measures queue time.
         enqueued: Option<Instant>,
     },
+    /// Commands told together ([`Handle::tell_many`](crate::Handle::tell_many)), holding one
+    /// place each, applied in order. Formed only under a policy that never evicts: eviction
+    /// takes out one command, never a part of a message.
+    Tells {
+        commands: Vec<S::Command>,
+        /// When they were accepted, if the queue measures queue time.
+        enqueued: Option<Instant>,
+    },
     /// Sent once by the shutdown, after the gate is closed and quiet: the last message. Also
     /// sent, without the gate, as a nudge to the worker of an orphaned queue, which then
     /// finds the end by itself.
@@ -26,7 +34,24 @@ impl<S: StateMachine> Message<S> {
     pub(crate) fn into_command(self) -> S::Command {
         match self {
             Message::Apply { command, .. } => command,
-            _ => unreachable!("only the queue sends Stop, never a submitter"),
+            _ => unreachable!("a submit sends one command"),
+        }
+    }
+
+    /// The commands inside a message that [`tell_many`](crate::Handle::tell_many) sent.
+    pub(crate) fn into_commands(self) -> Vec<S::Command> {
+        match self {
+            Message::Tells { commands, .. } => commands,
+            _ => unreachable!("a bulk sends its commands together"),
+        }
+    }
+
+    /// How many places the message holds: one per command.
+    pub(crate) fn places(&self) -> usize {
+        match self {
+            Message::Apply { .. } => 1,
+            Message::Tells { commands, .. } => commands.len(),
+            _ => 0,
         }
     }
 }

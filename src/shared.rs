@@ -1,6 +1,8 @@
 //! The part of a queue that its handles, its owner and its worker share. Reserving places
-//! for permits is in `reservation`, evicting under `DropOldest` in `eviction`.
+//! for permits is in `reservation`, evicting under `DropOldest` in `eviction`, telling many
+//! commands at once in `bulk`.
 
+mod bulk;
 mod eviction;
 mod reservation;
 
@@ -295,10 +297,11 @@ impl<S: StateMachine> Shared<S> {
     /// back if the channel refuses (it cannot while `Shared` holds the receiver).
     fn send_held(&self, message: Message<S>) -> Result<(), Refusal<S>> {
         let submitted = &self.counters.submit.submitted;
-        submitted.add(1);
+        let places = message.places();
+        submitted.add(places as u64);
         self.tx.try_send(message).map_err(|refused| {
-            submitted.sub(1);
-            self.free_vacancy();
+            submitted.sub(places as u64);
+            self.slots_freed(places);
             // A thread waiting for quiet may have seen this submit as under way.
             self.quiet.wake_all_after_change();
             SubmitError::Closed(refused.into_inner())
@@ -525,15 +528,20 @@ impl<S: StateMachine> Shared<S> {
         Ok(quiet.is_some())
     }
 
-    /// Counts a refusal by its reason.
+    /// Counts a refusal of one command by its reason.
     fn refused<T>(&self, refusal: SubmitError<T>) -> SubmitError<T> {
+        self.count_refused(&refusal, 1);
+        refusal
+    }
+
+    /// Counts a refusal of `count` commands by its reason.
+    fn count_refused<T>(&self, refusal: &SubmitError<T>, count: usize) {
         let counter = match refusal {
             SubmitError::Closed(_) => &self.counters.submit.refused_closed,
             SubmitError::Full(_) | SubmitError::Deadlock(_) => &self.counters.submit.rejected,
             SubmitError::Timeout(_) => &self.counters.submit.timed_out,
         };
-        counter.add(1);
-        refusal
+        counter.add(count as u64);
     }
 
     /// Closes the gate, waits until no submitter is mid-send, then sends the worker its last

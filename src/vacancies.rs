@@ -54,6 +54,26 @@ impl Vacancies {
         }
     }
 
+    /// Takes as many vacancies as there are, up to `wanted`, and returns how many it took.
+    pub(crate) fn take_up_to(&self, wanted: usize) -> usize {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let taken = (state / ONE).min(wanted);
+            if taken == 0 {
+                return 0;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state - taken * ONE,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return taken,
+                Err(now) => state = now,
+            }
+        }
+    }
+
     /// Gives `count` vacancies back; returns whether a submitter may be waiting for them, in
     /// which case the caller takes the flag and wakes the room.
     pub(crate) fn give_back(&self, count: usize) -> bool {

@@ -226,32 +226,35 @@ impl<S: StateMachine> Worker<S> {
         while let Some(message) = next.take() {
             #[cfg(test)]
             let message = message.or_fail();
-            let Message::Apply {
-                command,
-                reply,
-                enqueued,
-            } = message
-            else {
+            match message {
+                Message::Apply {
+                    command,
+                    reply,
+                    enqueued,
+                } => {
+                    self.take(1);
+                    applied += usize::from(self.run_command(command, reply, enqueued));
+                    taken += 1;
+                }
+                Message::Tells { commands, enqueued } => {
+                    self.take(commands.len());
+                    taken += commands.len();
+                    for command in commands {
+                        applied += usize::from(self.run_command(command, None, enqueued));
+                    }
+                }
                 // `Stop` is the channel's last message when the owner sent it after the gate
                 // went quiet; an orphaned or handle-closed queue's `Stop` is only a nudge to
                 // look at the flags.
-                self.end_batch(taken, applied, 0);
-                let ending = if self.shared.finishing_alone() {
-                    Ending::Alone
-                } else {
-                    Ending::Stop
-                };
-                return (taken, Some(ending));
-            };
-            self.shared.counters.worker.taken.bump(1);
-            self.shared.slots_freed(1);
-            let queue_time = self.record_queue_time(enqueued);
-            taken += 1;
-            if self.poison.is_some() || self.shared.stopping_now() {
-                self.set_aside(command, reply);
-            } else {
-                self.apply(command, reply, queue_time);
-                applied += 1;
+                _ => {
+                    self.end_batch(taken, applied, 0);
+                    let ending = if self.shared.finishing_alone() {
+                        Ending::Alone
+                    } else {
+                        Ending::Stop
+                    };
+                    return (taken, Some(ending));
+                }
             }
             if taken < self.config.max_batch {
                 next = self.rx.try_recv().ok();
@@ -259,13 +262,36 @@ impl<S: StateMachine> Worker<S> {
         }
         // A batch cut short by `max_batch` leaves commands behind; otherwise the worker has
         // just found the channel empty, and reading its length would take its lock again.
-        let remaining = if taken == self.config.max_batch {
+        let remaining = if taken >= self.config.max_batch {
             self.rx.len()
         } else {
             0
         };
         self.end_batch(taken, applied, remaining);
         (taken, None)
+    }
+
+    /// Takes `count` commands out of the channel: counts them and gives their places back.
+    fn take(&self, count: usize) {
+        self.shared.counters.worker.taken.bump(count as u64);
+        self.shared.slots_freed(count);
+    }
+
+    /// Applies one command taken out of the channel, or sets it aside if the queue is
+    /// stopping or poisoned; returns whether it was applied.
+    fn run_command(
+        &mut self,
+        command: S::Command,
+        reply: Option<Reply<S::Output>>,
+        enqueued: Option<Instant>,
+    ) -> bool {
+        let queue_time = self.record_queue_time(enqueued);
+        if self.poison.is_some() || self.shared.stopping_now() {
+            self.set_aside(command, reply);
+            return false;
+        }
+        self.apply(command, reply, queue_time);
+        true
     }
 
     /// Waits for the next message: spinning first, as the wait strategy allows, because a

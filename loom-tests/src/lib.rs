@@ -102,6 +102,15 @@ pub fn full_block_for_queue() -> SingularQueue<Log> {
     queue
 }
 
+/// How many places are free: reserves until refused, then gives them all back.
+pub fn free_places(handle: &singular_queue::Handle<Log>) -> usize {
+    let mut permits = Vec::new();
+    while let Ok(permit) = handle.try_reserve() {
+        permits.push(permit);
+    }
+    permits.len()
+}
+
 /// Shuts the queue down and returns its log and final stats, checked (property 9).
 pub fn shut_down(queue: SingularQueue<Log>) -> (Vec<u32>, Stats) {
     let handle = queue.handle();

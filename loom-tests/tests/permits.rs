@@ -6,16 +6,9 @@
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use singular_queue::{Handle, Reject, SingularQueue, StateMachine, SubmitError, WaitStrategy};
-use singular_queue_loom_tests::{Log, check, check_bounded, drop_oldest_queue, shut_down};
-
-/// How many places are free: reserves until refused, then gives them all back.
-fn free_places(handle: &Handle<Log>) -> usize {
-    let mut permits = Vec::new();
-    while let Ok(permit) = handle.try_reserve() {
-        permits.push(permit);
-    }
-    permits.len()
-}
+use singular_queue_loom_tests::{
+    Log, check, check_bounded, drop_oldest_queue, free_places, shut_down,
+};
 
 /// Two submitters fill a queue of three places under `Reject` while the worker empties it,
 /// giving places back in the middle of a batch and at its end (every two commands under

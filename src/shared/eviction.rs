@@ -51,6 +51,8 @@ impl<S: StateMachine> Shared<S> {
                 self.counters.submit.dropped.add(1);
                 Ok(Offered::Evicted(self.send_held(message), oldest))
             }
+            // Not a bulk (`Message::Tells`): bulks are formed only under policies that never
+            // evict. So what else is found is a nudge.
             Ok(nudge) => {
                 let _ = self.tx.try_send(nudge);
                 Err(message)
