@@ -294,6 +294,34 @@ MUTATIONS = {
         "        if self.gate.is_closed() {\n            return Ok(Err(SubmitError::Closed(commands)));\n        }",
         "a_bulk_racing_a_shutdown_is_applied_or_handed_back_command_by_command",
     ),
+    # The worker releases a group's outputs when it hands the commit to the commit thread,
+    # before the job has made them durable.
+    "commit-releases-before-its-job": (
+        "src/worker/commits.rs",
+        "            committer.run(job);\n",
+        "            committer.run(job);\n"
+        "            let mut group = group;\n"
+        "            for (reply, output) in group.replies.drain(..) {\n"
+        "                deliver(Some(reply), Ok(output));\n"
+        "            }\n",
+        "an_output_waits_for_its_own_groups_job",
+    ),
+    # The worker finishes without waiting for the running commit or committing the group
+    # left: `on_stop` runs, and the owner gets the state, before the last records are durable.
+    "worker-finishes-before-its-last-commit": (
+        "src/worker/commits.rs",
+        "            if self.committing.is_none() {\n                if self.group.taken == 0 {",
+        "            if true {\n                if true {",
+        "the_worker_finishes_only_after_its_last_group_is_committed",
+    ),
+    # A failed commit also fails the group applied while it ran, whose own commit is yet to
+    # come.
+    "failed-commit-fails-the-next-group": (
+        "src/worker/commits.rs",
+        "            Some(Outcome::Failed(message)) => {\n",
+        "            Some(Outcome::Failed(message)) => {\n                self.fail_pending(&message);\n",
+        "a_failed_job_fails_exactly_its_own_group",
+    ),
     # A waiter for room skips the flag: whoever gives a place back sees nobody waiting and
     # wakes nobody.
     "room-waiter-skips-the-flag": (

@@ -265,7 +265,8 @@ impl<S: StateMachine> Builder<S> {
     /// assert_eq!(queue.state().0, [2, 3]);
     /// ```
     pub fn manual(self) -> ManualQueue<S> {
-        let (handle, worker) = self.build();
+        let (handle, mut worker) = self.build();
+        worker.commit_inline();
         ManualQueue::new(handle, worker)
     }
 

@@ -1,6 +1,7 @@
 //! What travels through the channel from submitters to the worker.
 
 use crate::StateMachine;
+use crate::commit::Outcome;
 use crate::reply::Reply;
 use crate::sync::Instant;
 
@@ -20,6 +21,8 @@ pub(crate) enum Message<S: StateMachine> {
         /// When they were accepted, if the queue measures queue time.
         enqueued: Option<Instant>,
     },
+    /// From the commit thread: how the commit it was handed ended.
+    Committed(Outcome),
     /// Sent once by the shutdown, after the gate is closed and quiet: the last message. Also
     /// sent, without the gate, as a nudge to the worker of an orphaned queue, which then
     /// finds the end by itself.

@@ -11,6 +11,7 @@ use std::future::poll_fn;
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::commit::Outcome;
 use crate::gate::Gate;
 use crate::message::Message;
 use crate::reply::Reply;
@@ -443,6 +444,13 @@ impl<S: StateMachine> Shared<S> {
             self.vacancies.take_flag();
             self.room.wake_all();
         }
+    }
+
+    /// Called by the commit thread when a commit's job has run: tells the worker, through the
+    /// channel, outside the gate (the worker waits for every job it handed over before it
+    /// finishes, so it receives this even after the owner's `Stop`).
+    pub(crate) fn report_commit(&self, outcome: Outcome) {
+        let _ = self.tx.send(Message::Committed(outcome));
     }
 
     /// Called by the worker when a batch of `taken` commands is done with: applied or set

@@ -1,4 +1,4 @@
-use crate::{BatchInfo, CommitError};
+use crate::{BatchInfo, Commit, CommitError};
 
 /// The state a [`SingularQueue`](crate::SingularQueue) owns and the commands it applies.
 ///
@@ -117,6 +117,71 @@ pub trait StateMachine: Send + 'static {
     fn try_on_batch_end(&mut self, info: BatchInfo) -> Result<(), CommitError> {
         self.on_batch_end(info);
         Ok(())
+    }
+
+    /// Starts the commit of the commands applied since the last one: pipelined group commit.
+    /// Do the quick part here (write the group's records to the file) and return
+    /// [`Commit::later`] with the slow part (the `fsync`): the queue runs it on a commit thread
+    /// of its own while the worker applies the next commands, and releases the outputs held
+    /// under [`ReplyMode::AfterBatch`](crate::ReplyMode::AfterBatch) only once it returns
+    /// `Ok`. The disk is kept busy, and the next group grows while it works.
+    ///
+    /// One commit runs at a time, in order. Batches that end while one runs join the next
+    /// group, so `info.size` counts every command applied since the last commit started, and
+    /// the [`Observer`](crate::Observer) sees one report per group. Whatever the job does must
+    /// not depend on the state (the worker is changing it): give it what it needs, such as a
+    /// [`File::try_clone`](std::fs::File::try_clone) of the log. A failed or panicking job is
+    /// a failed or panicking commit ([`Builder::on_commit_error`](crate::Builder::on_commit_error));
+    /// the job must not wait for this queue (a call from it is refused). On a hand-stepped
+    /// queue the job runs at once, within the step. Before the worker finishes (shutdown,
+    /// close) it waits for the running job and commits what is left.
+    ///
+    /// By default this is [`try_on_batch_end`](StateMachine::try_on_batch_end), done at once
+    /// (`Commit::done`), once per batch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use singular_queue::{BatchInfo, Commit, ReplyMode, SingularQueue, StateMachine};
+    ///
+    /// /// Keeps a log; a "sync" makes everything written so far durable.
+    /// struct Log {
+    ///     written: usize,
+    ///     durable: Arc<AtomicUsize>,
+    /// }
+    ///
+    /// impl StateMachine for Log {
+    ///     type Command = u64;
+    ///     type Output = usize;
+    ///     fn apply(&mut self, _: u64) -> usize {
+    ///         self.written += 1; // the record goes to the file here
+    ///         self.written
+    ///     }
+    ///     fn start_commit(&mut self, _: BatchInfo) -> Commit {
+    ///         let (upto, durable) = (self.written, Arc::clone(&self.durable));
+    ///         // The "fsync", off the worker: it covers every record written so far.
+    ///         Commit::later(move || {
+    ///             durable.fetch_max(upto, Ordering::SeqCst);
+    ///             Ok(())
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// let durable = Arc::new(AtomicUsize::new(0));
+    /// let log = Log { written: 0, durable: Arc::clone(&durable) };
+    /// let queue = SingularQueue::builder(log)
+    ///     .reply_mode(ReplyMode::AfterBatch)
+    ///     .spawn()
+    ///     .unwrap();
+    /// let written = queue.call(7).unwrap();
+    /// // The output came back only once its record was durable.
+    /// assert!(durable.load(Ordering::SeqCst) >= written);
+    /// queue.shutdown().unwrap();
+    /// ```
+    fn start_commit(&mut self, info: BatchInfo) -> Commit {
+        Commit::done(self.try_on_batch_end(info))
     }
 
     /// Runs on the worker thread after the last command, during a shutdown. Does nothing by

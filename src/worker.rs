@@ -1,5 +1,7 @@
 //! The worker thread: the only code that ever touches the state machine.
 
+mod commits;
+
 use crate::message::Message;
 use crate::on_panic::{self, OnPanic};
 use crate::reply::Reply;
@@ -8,10 +10,8 @@ use crate::sync::channel::{Receiver, TryRecvError};
 use crate::sync::{Arc, Instant};
 use crate::wait::Backoff;
 use crate::waits;
-use crate::{
-    BatchInfo, BatchTimes, CommandTimes, CommitError, Observer, OnCommitError, Poisoned, ReplyMode,
-    StateMachine, WaitError,
-};
+use crate::{CommandTimes, Observer, OnCommitError, Poisoned, ReplyMode, StateMachine, WaitError};
+use commits::{CommitThread, Committing, Group};
 use std::time::Duration;
 
 /// How the worker runs, as the builder set it.
@@ -32,8 +32,12 @@ pub(crate) struct Worker<S: StateMachine> {
     poison: Option<String>,
     /// Accepted commands set aside without being applied, in order.
     unapplied: Vec<S::Command>,
-    /// Under group commit, the outputs of the current batch, waiting for `on_batch_end`.
-    pending: Vec<(Reply<S::Output>, S::Output)>,
+    /// The commands applied since the last commit started, and the outputs they hold back
+    /// under group commit: what the next commit covers.
+    group: Group<S::Output>,
+    /// The group whose commit runs on the commit thread, if one does.
+    committing: Option<Committing<S::Output>>,
+    commit_thread: CommitThread,
     /// Receives the measurements, if the builder was given an observer.
     observer: Option<Box<dyn Observer>>,
 }
@@ -84,7 +88,9 @@ impl<S: StateMachine> Worker<S> {
             config,
             poison: None,
             unapplied: Vec::new(),
-            pending: Vec::new(),
+            group: Group::default(),
+            committing: None,
+            commit_thread: CommitThread::NotYet,
             observer,
         }
     }
@@ -112,8 +118,10 @@ impl<S: StateMachine> Worker<S> {
         self.run_hook(S::on_start);
     }
 
-    /// Runs `on_stop` (unless the state is poisoned) and hands everything back.
+    /// Waits for the commits under way, runs `on_stop` (unless the state is poisoned) and
+    /// hands everything back.
     fn exit(mut self) -> Exit<S> {
+        self.guarded(Self::settle_commits);
         if self.poison.is_none() {
             self.run_hook(S::on_stop);
         }
@@ -243,6 +251,7 @@ impl<S: StateMachine> Worker<S> {
                         applied += usize::from(self.run_command(command, None, enqueued));
                     }
                 }
+                Message::Committed(outcome) => self.commit_ended(outcome),
                 // `Stop` is the channel's last message when the owner sent it after the gate
                 // went quiet; an orphaned or handle-closed queue's `Stop` is only a nudge to
                 // look at the flags.
@@ -260,10 +269,10 @@ impl<S: StateMachine> Worker<S> {
                 next = self.rx.try_recv().ok();
             }
         }
-        // A batch cut short by `max_batch` leaves commands behind; otherwise the worker has
-        // just found the channel empty, and reading its length would take its lock again.
+        // A batch cut short by `max_batch` leaves commands behind (counted, not messages: a
+        // bulk is many); otherwise the worker has just found the channel empty.
         let remaining = if taken >= self.config.max_batch {
-            self.rx.len()
+            self.shared.len()
         } else {
             0
         };
@@ -340,81 +349,10 @@ impl<S: StateMachine> Worker<S> {
         };
         match (reply, result) {
             (Some(reply), Ok(output)) if self.config.reply_mode == ReplyMode::AfterBatch => {
-                self.pending.push((reply, output));
+                self.group.hold(reply, output);
             }
             (reply, result) => deliver(reply, result),
         }
-    }
-
-    /// Runs `on_batch_end` for a batch that applied something, then releases the replies held
-    /// for group commit: as outputs if the batch committed, as errors if not.
-    fn end_batch(&mut self, taken: usize, applied: usize, remaining: usize) {
-        if taken == 0 {
-            return;
-        }
-        let counters = &self.shared.counters.worker;
-        counters.batches.bump(1);
-        counters.batched.bump(taken as u64);
-        counters.max_batch.raise(taken as u64);
-        let commit = self.commit_applied(applied, remaining);
-        match self.poison.clone() {
-            None => self.pending.drain(..).for_each(|(reply, output)| {
-                deliver(Some(reply), Ok(output));
-            }),
-            Some(message) => self.fail_pending(&message),
-        }
-        self.report_batch(taken, commit);
-        self.shared.batch_served(taken);
-    }
-
-    /// Commits a batch that applied something, unless the state is poisoned: how long the
-    /// commit took, if it ran and is measured, and whether it committed.
-    fn commit_applied(&mut self, applied: usize, remaining: usize) -> (Option<Duration>, bool) {
-        if applied == 0 || self.poison.is_some() {
-            return (None, false);
-        }
-        let info = BatchInfo {
-            size: applied,
-            remaining,
-        };
-        let started = self.observer.is_some().then(Instant::now);
-        let committed = self.commit(info);
-        (started.map(|started| started.elapsed()), committed)
-    }
-
-    /// Tells the observer, if there is one, about a finished batch.
-    fn report_batch(&mut self, size: usize, (commit_time, committed): (Option<Duration>, bool)) {
-        if self.observer.is_some() {
-            let times = BatchTimes {
-                size,
-                commit_time,
-                committed,
-                waiting: self.shared.len(),
-            };
-            self.observe(|observer| observer.batch(&times));
-        }
-    }
-
-    /// Runs the batch's commit; returns whether it committed. A panic poisons the state, as
-    /// in any hook; an error fails the held replies and, unless the queue carries on after
-    /// failed commits, poisons it too.
-    fn commit(&mut self, info: BatchInfo) -> bool {
-        let state = &mut self.state;
-        let error = match on_panic::catch(|| state.try_on_batch_end(info)) {
-            Ok(Ok(())) => return true,
-            Ok(Err(error)) => error,
-            Err(panic) => {
-                self.poison(panic);
-                return false;
-            }
-        };
-        self.shared.counters.worker.failed_commits.bump(1);
-        let message = commit_failure(error);
-        match self.config.on_commit_error {
-            OnCommitError::Stop => self.poison(message),
-            OnCommitError::Continue => self.fail_pending(&message),
-        }
-        false
     }
 
     /// Hands a measurement to the observer, if there is one. Its panic is caught and ignored:
@@ -422,18 +360,6 @@ impl<S: StateMachine> Worker<S> {
     fn observe(&mut self, report: impl FnOnce(&mut dyn Observer)) {
         if let Some(observer) = self.observer.as_deref_mut() {
             let _ = on_panic::catch(|| report(observer));
-        }
-    }
-
-    /// Tells the callers whose outputs wait for a commit that will not come: their commands
-    /// were applied, but not committed.
-    fn fail_pending(&mut self, message: &str) {
-        for (reply, output) in self.pending.drain(..) {
-            deliver(
-                Some(reply),
-                Err(WaitError::NotCommitted(message.to_owned())),
-            );
-            deliver(None, Ok(output)); // dropped under `catch`, like any output
         }
     }
 
@@ -468,17 +394,6 @@ impl<S: StateMachine> Worker<S> {
         self.poison.get_or_insert(message);
         self.shared.close();
     }
-}
-
-/// The message of a failed commit. The error's `Display` and `Drop` are user code: each runs
-/// under its own `catch` (the error is not dropped while its `Display`'s panic unwinds, which
-/// would abort), a panic in `Display` is named instead of the error, and one in `Drop` is
-/// ignored, keeping the message.
-fn commit_failure(error: CommitError) -> String {
-    let message = on_panic::catch(|| format!("commit failed: {error}"))
-        .unwrap_or_else(|panic| format!("commit failed, and its error panicked: {panic}"));
-    let _ = on_panic::catch(move || drop(error));
-    message
 }
 
 /// Hands a result to its waiter, or drops it when nobody waits. Either runs user code (the

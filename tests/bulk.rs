@@ -8,12 +8,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use singular_queue::{
-    Backpressure, BatchInfo, Block, BlockFor, Decision, DropOldest, Load, OnPanic, Reject,
-    SingularQueue, StateMachine, SubmitError,
+    Backpressure, BatchInfo, Block, BlockFor, CommandTimes, Decision, DropOldest, Load, Observer,
+    OnPanic, Reject, SingularQueue, StateMachine, SubmitError,
 };
 use support::{Op, Probe, Recorder, Sum, free_places, held_queue, quiet_panics, within};
 
@@ -379,5 +379,81 @@ fn bulks_and_single_tells_share_the_places_exactly_under_load() {
         assert_eq!(log.len() as u64, THREADS as u64 * PER_THREAD);
         assert_eq!(singles.load(Ordering::Relaxed) as u64, PER_THREAD * 2);
         assert_in_order_per_thread(&log);
+    });
+}
+
+/// Records every `BatchInfo` it is given.
+#[derive(Default)]
+struct Infos(Vec<BatchInfo>);
+
+impl StateMachine for Infos {
+    type Command = u64;
+    type Output = ();
+    fn apply(&mut self, _: u64) {}
+    fn on_batch_end(&mut self, info: BatchInfo) {
+        self.0.push(info);
+    }
+}
+
+/// Found by review: `remaining` counted the channel's messages, and a bulk is one message.
+#[test]
+fn batch_info_remaining_counts_the_commands_of_a_waiting_bulk() {
+    let mut queue = SingularQueue::builder(Infos::default())
+        .max_batch(1)
+        .manual();
+    queue.tell(0).unwrap();
+    queue.tell_many(vec![1, 2, 3, 4, 5]).unwrap();
+    assert_eq!(queue.step(), 1);
+    assert_eq!(queue.handle().len(), 5);
+    let infos = queue.shutdown().unwrap().0;
+    assert_eq!(infos[0].remaining, 5, "{infos:?}");
+}
+
+/// Hands every command's measured times to the test.
+struct Times(std::sync::mpsc::Sender<CommandTimes>);
+
+impl Observer for Times {
+    fn command(&mut self, times: &CommandTimes) {
+        let _ = self.0.send(*times);
+    }
+}
+
+/// Found by review: a bulk's later part was stamped when it was sent, so its wait for room
+/// vanished from the queue time. The wait measured here runs from the moment the first part
+/// is known to be in until the worker is released, with the teller asleep in between.
+#[test]
+fn a_bulks_queue_time_includes_its_wait_for_room() {
+    within(Duration::from_secs(10), || {
+        let (times_tx, times) = std::sync::mpsc::channel();
+        let queue = SingularQueue::builder(Probe::default())
+            .capacity(1)
+            .observer(Times(times_tx))
+            .spawn()
+            .unwrap();
+        let (hold, started, release) = Op::hold();
+        queue.tell(hold).unwrap();
+        started.recv().unwrap();
+        let handle = queue.handle();
+        let (tid_tx, tid) = std::sync::mpsc::channel();
+        let teller = thread::spawn(move || {
+            tid_tx.send(support::current_tid()).unwrap();
+            handle.tell_many(vec![Op::Add(1), Op::Add(2)]).unwrap();
+        });
+        let tid = tid.recv().unwrap();
+        support::wait_for("the bulk's first part", Duration::from_secs(5), || {
+            queue.stats().submitted == 2
+        });
+        let first_part_in = Instant::now();
+        support::wait_until_asleep(&[tid]); // the second part waits for room
+        let waited_at_least = first_part_in.elapsed();
+        release.send(()).unwrap();
+        teller.join().unwrap();
+        queue.wait_until_quiet().unwrap();
+        let all: Vec<CommandTimes> = times.try_iter().collect();
+        assert_eq!(all.len(), 3, "the hold, 1 and 2");
+        assert!(
+            all[2].queue_time >= waited_at_least,
+            "{all:?} {waited_at_least:?}"
+        );
     });
 }

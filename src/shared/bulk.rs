@@ -7,41 +7,51 @@ use crate::message::Message;
 use crate::sync::Instant;
 use crate::{StateMachine, SubmitError};
 
+/// The commands of a bulk still to send, front first. Parts are taken from the front without
+/// moving the rest, so a bulk of any size costs time in proportion to its length, and each
+/// part's message holds only its own commands.
+type Rest<C> = std::vec::IntoIter<C>;
+
 /// What a bulk's try came to: `Ok` with the outcome, or `Err` with the commands still to send.
-type Attempt<C> = Result<Result<(), SubmitError<Vec<C>>>, Vec<C>>;
+type Attempt<C> = Result<Result<(), SubmitError<Rest<C>>>, Rest<C>>;
 
 impl<S: StateMachine> Shared<S> {
     /// Hands `commands` to the worker in order, as many at a time as there are free places,
     /// doing what the policy says when none is free; or hands back the commands not accepted,
     /// with the reason. Under a policy that may evict, or one of the user's own, each command
-    /// goes its own way as a `tell` would.
+    /// goes its own way as a `tell` would. Every part carries the time of this call: a
+    /// command's queue time includes its wait for room.
     pub(crate) fn send_many(
         &self,
         commands: Vec<S::Command>,
     ) -> Result<(), SubmitError<Vec<S::Command>>> {
-        let timeout = match self.config.policy.fixed() {
+        // `None`: refuse what does not fit; `Some(timeout)`: wait for room, at most `timeout`.
+        let wait = match self.config.policy.fixed() {
             _ if commands.is_empty() => return Ok(()),
-            Some(Decision::Wait) => None,
-            Some(Decision::WaitFor(timeout)) => Some(timeout),
-            Some(Decision::RejectIfFull) => {
-                return match self.attempt_many(commands) {
-                    Ok(outcome) => self.settle_many(outcome),
-                    Err(rest) => self.settle_many(Err(SubmitError::Full(rest))),
-                };
-            }
+            Some(Decision::Wait) => Some(None),
+            Some(Decision::WaitFor(timeout)) => Some(Some(timeout)),
+            Some(Decision::RejectIfFull) => None,
             _ => return self.send_each(commands),
         };
-        let outcome = match self.attempt_many(commands) {
-            Ok(outcome) => outcome,
-            Err(rest) => self.wait_for_room(rest, timeout, |rest| self.attempt_many(rest)),
+        let enqueued = self.config.track_queue_time.then(Instant::now);
+        let outcome = match (self.attempt_many(commands.into_iter(), enqueued), wait) {
+            (Ok(outcome), _) => outcome,
+            (Err(rest), None) => Err(SubmitError::Full(rest)),
+            (Err(rest), Some(timeout)) => {
+                self.wait_for_room(rest, timeout, |rest| self.attempt_many(rest, enqueued))
+            }
         };
-        self.settle_many(outcome)
+        self.settle_many(outcome.map_err(|refused| refused.map(Iterator::collect)))
     }
 
     /// One try through the gate: takes as many places as are free, up to one per command, and
     /// sends that many commands from the front as one message. `Err` with the rest if any is
     /// left (none was free, or not enough).
-    fn attempt_many(&self, mut commands: Vec<S::Command>) -> Attempt<S::Command> {
+    fn attempt_many(
+        &self,
+        mut commands: Rest<S::Command>,
+        enqueued: Option<Instant>,
+    ) -> Attempt<S::Command> {
         let Some(_pass) = self.gate.enter() else {
             return Ok(Err(SubmitError::Closed(commands)));
         };
@@ -49,18 +59,24 @@ impl<S: StateMachine> Shared<S> {
         if taken == 0 {
             return Err(commands);
         }
-        // All of them fit: the caller's vector travels as it is, without a copy.
-        let rest = commands.split_off(taken);
-        let enqueued = self.config.track_queue_time.then(Instant::now);
-        let sent = self.send_held(Message::Tells { commands, enqueued });
-        match sent {
+        // All that is left fits: untouched, the caller's vector travels as it is.
+        let all = taken == commands.len();
+        let part = if all {
+            std::mem::take(&mut commands).collect()
+        } else {
+            commands.by_ref().take(taken).collect()
+        };
+        match self.send_held(Message::Tells {
+            commands: part,
+            enqueued,
+        }) {
             Err(refused) => Ok(Err(refused.map(|message| {
-                let mut commands = message.into_commands();
-                commands.extend(rest);
-                commands
+                let mut back = message.into_commands();
+                back.extend(commands);
+                back.into_iter()
             }))),
-            Ok(()) if rest.is_empty() => Ok(Ok(())),
-            Ok(()) => Err(rest),
+            Ok(()) if all => Ok(Ok(())),
+            Ok(()) => Err(commands),
         }
     }
 

@@ -97,10 +97,6 @@ impl<T> Receiver<T> {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.chan.state.lock().queue.len()
-    }
-
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut state = self.chan.state.lock();
         match self.chan.pop(&mut state) {

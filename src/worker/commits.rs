@@ -1,0 +1,228 @@
+//! The worker's side of group commit. The commands applied since the last commit started form
+//! a group; when a batch ends and no commit is running, the group's commit starts
+//! ([`StateMachine::start_commit`]). A commit done there settles its group at once; one that
+//! leaves a job ([`Commit::later`](crate::Commit::later)) goes to the commit thread, and its
+//! group waits, replies held, while the worker applies the next batches, which form the next
+//! group. The thread's report comes back through the channel
+//! ([`Message::Committed`](crate::message::Message)). Only the worker touches groups, replies
+//! and counters; the commit thread only runs jobs.
+
+use std::mem;
+
+use super::{Worker, deliver};
+use crate::commit::Outcome;
+use crate::committer::Committer;
+use crate::on_panic;
+use crate::reply::Reply;
+use crate::sync::Instant;
+use crate::{BatchInfo, BatchTimes, OnCommitError, StateMachine, WaitError};
+
+/// Commands applied since the last commit started: what the next commit covers.
+pub(super) struct Group<O> {
+    /// Outputs held back under `AfterBatch` until the commit succeeds.
+    replies: Vec<(Reply<O>, O)>,
+    /// Commands taken out of the channel (applied, panicked or set aside).
+    taken: usize,
+    /// Commands `apply` ran on.
+    applied: usize,
+}
+
+impl<O> Default for Group<O> {
+    fn default() -> Self {
+        Self {
+            replies: Vec::new(),
+            taken: 0,
+            applied: 0,
+        }
+    }
+}
+
+impl<O> Group<O> {
+    /// Holds an output back until the group's commit.
+    pub(super) fn hold(&mut self, reply: Reply<O>, output: O) {
+        self.replies.push((reply, output));
+    }
+}
+
+/// A group whose commit's job runs on the commit thread.
+pub(super) struct Committing<O> {
+    group: Group<O>,
+    /// When the commit started, if the observer measures it.
+    started: Option<Instant>,
+}
+
+/// Where a commit's job runs.
+pub(super) enum CommitThread {
+    /// On a thread of its own, not started until a first job comes.
+    NotYet,
+    Running(Committer),
+    /// On the worker (a hand-stepped queue, or no thread could be created).
+    Inline,
+}
+
+impl<S: StateMachine> Worker<S> {
+    /// Runs every commit's job on the worker itself: a hand-stepped queue's, so that a step
+    /// is a whole batch, committed.
+    pub(crate) fn commit_inline(&mut self) {
+        self.commit_thread = CommitThread::Inline;
+    }
+
+    /// Ends a batch of `taken` commands, `applied` of which ran: they join the group, and its
+    /// commit starts unless one is running (then it starts when that one has ended).
+    pub(super) fn end_batch(&mut self, taken: usize, applied: usize, remaining: usize) {
+        if taken > 0 {
+            let counters = &self.shared.counters.worker;
+            counters.batches.bump(1);
+            counters.batched.bump(taken as u64);
+            counters.max_batch.raise(taken as u64);
+            self.group.taken += taken;
+            self.group.applied += applied;
+        }
+        if self.committing.is_none() && self.group.taken > 0 {
+            self.start_commit(remaining);
+        }
+    }
+
+    /// Starts the group's commit, unless it applied nothing or the state is poisoned: done at
+    /// once, or handed to the commit thread.
+    fn start_commit(&mut self, remaining: usize) {
+        let group = mem::take(&mut self.group);
+        if group.applied == 0 || self.poison.is_some() {
+            return self.settle(group, None, None);
+        }
+        let info = BatchInfo {
+            size: group.applied,
+            remaining,
+        };
+        let started = self.observer.is_some().then(Instant::now);
+        let state = &mut self.state;
+        let job = match on_panic::catch(|| state.start_commit(info)) {
+            Ok(commit) => match commit.into_job() {
+                Ok(done) => return self.settle(group, Some(done), started),
+                Err(job) => job,
+            },
+            Err(panic) => return self.settle(group, Some(Outcome::Panicked(panic)), started),
+        };
+        if let Some(committer) = self.committer() {
+            committer.run(job);
+            self.committing = Some(Committing { group, started });
+        } else {
+            self.settle(group, Some(Outcome::of_job(job)), started);
+        }
+    }
+
+    /// The commit thread, started on first use; `None` if commits run on the worker.
+    fn committer(&mut self) -> Option<&Committer> {
+        if let CommitThread::NotYet = self.commit_thread {
+            self.commit_thread = match Committer::spawn(&self.shared) {
+                Some(committer) => CommitThread::Running(committer),
+                None => CommitThread::Inline,
+            };
+        }
+        match &self.commit_thread {
+            CommitThread::Running(committer) => Some(committer),
+            _ => None,
+        }
+    }
+
+    /// The commit thread's report on the running commit.
+    pub(super) fn commit_ended(&mut self, outcome: Outcome) {
+        if let Some(Committing { group, started }) = self.committing.take() {
+            self.settle(group, Some(outcome), started);
+        }
+    }
+
+    /// Settles a group whose commit ended with `outcome` (`None`: no commit ran): counts a
+    /// failure and poisons as the builder says; releases the held outputs if the commit
+    /// succeeded, or tells their callers why not; then the group's commands are done with.
+    fn settle(
+        &mut self,
+        group: Group<S::Output>,
+        outcome: Option<Outcome>,
+        started: Option<Instant>,
+    ) {
+        let commit_time = started
+            .filter(|_| outcome.is_some())
+            .map(|started| started.elapsed());
+        let committed = matches!(outcome, Some(Outcome::Committed));
+        let failure = match outcome {
+            Some(Outcome::Committed) => None,
+            // No commit ran: the group applied nothing (so holds no output), or the state
+            // is poisoned.
+            None => self.poison.clone(),
+            Some(Outcome::Failed(message)) => {
+                self.shared.counters.worker.failed_commits.bump(1);
+                if self.config.on_commit_error == OnCommitError::Stop {
+                    self.poison(message.clone());
+                }
+                Some(message)
+            }
+            Some(Outcome::Panicked(message)) => {
+                self.poison(message.clone());
+                Some(message)
+            }
+        };
+        match failure {
+            None => (group.replies.into_iter()).for_each(|(reply, output)| {
+                deliver(Some(reply), Ok(output));
+            }),
+            Some(message) => fail(group.replies, &message),
+        }
+        self.report_batch(group.taken, commit_time, committed);
+        self.shared.batch_served(group.taken);
+    }
+
+    /// Tells the observer, if there is one, about a finished group.
+    fn report_batch(
+        &mut self,
+        size: usize,
+        commit_time: Option<std::time::Duration>,
+        committed: bool,
+    ) {
+        if self.observer.is_some() {
+            let times = BatchTimes {
+                size,
+                commit_time,
+                committed,
+                waiting: self.shared.len(),
+            };
+            self.observe(|observer| observer.batch(&times));
+        }
+    }
+
+    /// Tells the callers whose outputs wait for the group's commit, which will not come, that
+    /// their commands were applied but not committed.
+    pub(super) fn fail_pending(&mut self, message: &str) {
+        fail(mem::take(&mut self.group.replies), message);
+    }
+
+    /// Before the worker finishes: waits for the running commit, commits the group left, and
+    /// lets the commit thread go. Every command is out of the channel by now; what arrives is
+    /// the thread's report (and perhaps a nudge).
+    pub(super) fn settle_commits(&mut self) {
+        loop {
+            if self.committing.is_none() {
+                if self.group.taken == 0 {
+                    break;
+                }
+                self.start_commit(0);
+                continue;
+            }
+            let Ok(message) = self.rx.recv() else { break };
+            self.run_batch(message);
+        }
+        // Joins the thread, which has run every job it was handed.
+        self.commit_thread = CommitThread::Inline;
+    }
+}
+
+/// Tells each caller that its command was applied, not committed.
+fn fail<O>(replies: Vec<(Reply<O>, O)>, message: &str) {
+    for (reply, output) in replies {
+        deliver(
+            Some(reply),
+            Err(WaitError::NotCommitted(message.to_owned())),
+        );
+        deliver(None, Ok(output)); // dropped under `catch`, like any output
+    }
+}
