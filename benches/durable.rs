@@ -1,5 +1,8 @@
-//! Durable writes: this queue with group commit against a `Mutex` that appends and fsyncs every
-//! write, on the same file system, in the same run, runs interleaved.
+//! Durable writes: this queue with group commit (the `durable_kv` example's store, which
+//! fsyncs at the end of each batch), the same store with its commit pipelined (the fsync on
+//! the commit thread), and a `Mutex` that
+//! appends and fsyncs every write; beside them, fsyncs per second alone, the disk's limit. All
+//! on the same file system, in the same run, runs interleaved.
 //!
 //! `cargo bench --bench durable` (set `SQ_BENCH_SECONDS` to change the length of each run).
 
@@ -16,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use singular_queue::{ReplyMode, SingularQueue};
+use singular_queue::{BatchInfo, Commit, ReplyMode, SingularQueue, StateMachine};
 use store::{Command, DurableKv};
 use wal::{Op, Wal};
 
@@ -25,9 +28,21 @@ const RUNS: usize = 5;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Design {
-    GroupCommit,
+    /// The store as the example runs it: fsync on the worker at the end of each batch.
+    BatchEnd,
+    /// The same store, fsyncing on the commit thread while the worker goes on.
+    Pipelined,
     MutexFsync,
+    /// One thread writing a record and fsyncing, alone: the disk's rate of fsyncs.
+    FsyncAlone,
 }
+
+const DESIGNS: [Design; 4] = [
+    Design::BatchEnd,
+    Design::Pipelined,
+    Design::MutexFsync,
+    Design::FsyncAlone,
+];
 
 fn main() {
     let seconds: f64 = std::env::var("SQ_BENCH_SECONDS")
@@ -41,11 +56,22 @@ fn main() {
     let mut samples: Vec<(Design, usize, f64)> = Vec::new();
     for run in 0..RUNS {
         for clients in CLIENTS {
-            for design in [Design::GroupCommit, Design::MutexFsync] {
+            for design in DESIGNS {
+                if design == Design::FsyncAlone && clients != 1 {
+                    continue;
+                }
                 let path = dir.join(format!("{design:?}-{clients}-{run}.wal"));
                 let rate = match design {
-                    Design::GroupCommit => group_commit(&path, clients, run_for),
+                    Design::Pipelined => group_commit(
+                        Pipelined(DurableKv::open(&path).expect("open").0),
+                        clients,
+                        run_for,
+                    ),
+                    Design::BatchEnd => {
+                        group_commit(DurableKv::open(&path).expect("open").0, clients, run_for)
+                    }
                     Design::MutexFsync => mutex_fsync(&path, clients, run_for),
+                    Design::FsyncAlone => mutex_fsync(&path, 1, run_for),
                 };
                 std::fs::remove_file(&path).expect("remove the log");
                 samples.push((design, clients, rate));
@@ -54,26 +80,59 @@ fn main() {
     }
     std::fs::remove_dir_all(&dir).expect("remove the scratch directory");
 
-    println!("| clients | group commit (writes/s) | mutex + fsync per write (writes/s) | ratio |");
-    println!("|---:|---:|---:|---:|");
-    let mut ratios = Vec::new();
-    for clients in CLIENTS {
-        let group = median(&samples, Design::GroupCommit, clients);
-        let mutex = median(&samples, Design::MutexFsync, clients);
-        println!(
-            "| {clients} | {group:.0} | {mutex:.0} | {:.2} |",
-            group / mutex
-        );
-        ratios.push((clients, group / mutex));
-    }
-    println!();
-    let logs = std::env::temp_dir();
     println!(
-        "medians of {RUNS} interleaved runs of {seconds} s each, logs under {}",
-        logs.display()
+        "| clients | group commit | pipelined group commit | mutex + fsync per write | group commit / mutex | pipelined / group commit |"
     );
-    for (clients, ratio) in ratios {
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let rate = |design, clients| median(&samples, design, clients);
+    for clients in CLIENTS {
+        let (group, piped) = (
+            rate(Design::BatchEnd, clients),
+            rate(Design::Pipelined, clients),
+        );
+        let mutex = rate(Design::MutexFsync, clients);
+        println!(
+            "| {clients} | {group:.0} | {piped:.0} | {mutex:.0} | {:.2} | {:.2} |",
+            group / mutex,
+            piped / group
+        );
+    }
+    let fsyncs = rate(Design::FsyncAlone, 1);
+    println!();
+    println!(
+        "fsyncs per second alone: {fsyncs:.0}; medians of {RUNS} interleaved runs of {seconds} s each, logs under {}",
+        std::env::temp_dir().display()
+    );
+    for clients in CLIENTS {
+        let ratio = rate(Design::BatchEnd, clients) / rate(Design::MutexFsync, clients);
         println!("ratio durable_group_commit_vs_mutex_fsync_c{clients} {ratio:.2}");
+    }
+    for clients in CLIENTS {
+        let ratio = rate(Design::Pipelined, clients) / rate(Design::BatchEnd, clients);
+        println!("ratio durable_pipelined_vs_batch_end_c{clients} {ratio:.2}");
+    }
+    let best = rate(Design::BatchEnd, 32).max(rate(Design::Pipelined, 32));
+    println!(
+        "ratio durable_vs_fsync_limit_c32 {:.2}",
+        best / (fsyncs * 32.0)
+    );
+}
+
+/// The example's store with its commit pipelined: the records are written out on the worker
+/// and the `fsync` runs on the queue's commit thread while the worker applies the next writes.
+struct Pipelined(DurableKv);
+
+impl StateMachine for Pipelined {
+    type Command = Command;
+    type Output = Option<String>;
+    fn apply(&mut self, command: Command) -> Option<String> {
+        self.0.apply(command)
+    }
+    fn start_commit(&mut self, _: BatchInfo) -> Commit {
+        match self.0.write_out() {
+            Ok(file) => Commit::later(move || Ok(file.sync_data()?)),
+            Err(error) => Commit::done(Err(error.into())),
+        }
     }
 }
 
@@ -112,8 +171,10 @@ fn set(client: usize, n: u64) -> (String, String) {
     (format!("c{client}-{n}"), format!("value {n}"))
 }
 
-fn group_commit(path: &Path, clients: usize, run_for: Duration) -> f64 {
-    let (store, _) = DurableKv::open(path).expect("open the store");
+fn group_commit<S>(store: S, clients: usize, run_for: Duration) -> f64
+where
+    S: StateMachine<Command = Command, Output = Option<String>>,
+{
     let queue = SingularQueue::builder(store)
         .reply_mode(ReplyMode::AfterBatch)
         .spawn()
@@ -124,7 +185,7 @@ fn group_commit(path: &Path, clients: usize, run_for: Duration) -> f64 {
             .call(Command::Set { key, value })
             .expect("durable write");
     });
-    queue.shutdown().expect("no write failed");
+    assert!(queue.shutdown().is_ok(), "no write failed");
     rate
 }
 

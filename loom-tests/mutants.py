@@ -322,6 +322,19 @@ MUTATIONS = {
         "            Some(Outcome::Failed(message)) => {\n                self.fail_pending(&message);\n",
         "a_failed_job_fails_exactly_its_own_group",
     ),
+    # A group is settled as soon as its own job ends, before an older group whose job is
+    # still running: a later command's output goes out first.
+    "outputs-out-of-commit-order": (
+        "src/worker/commits.rs",
+        "        if let Some(commit) = self.committing.iter_mut().find(|commit| commit.seq == seq) {\n"
+        "            commit.outcome = Some(outcome);\n"
+        "        }",
+        "        if let Some(at) = self.committing.iter().position(|commit| commit.seq == seq) {\n"
+        "            let commit = self.committing.remove(at).expect(\"found\");\n"
+        "            self.settle(commit.group, outcome, commit.started);\n"
+        "        }",
+        "with_two_commit_threads_outputs_still_go_out_in_order",
+    ),
     # A waiter for room skips the flag: whoever gives a place back sees nobody waiting and
     # wakes nobody.
     "room-waiter-skips-the-flag": (

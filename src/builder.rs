@@ -71,6 +71,7 @@ impl<S: StateMachine> Builder<S> {
                 on_commit_error: OnCommitError::default(),
                 reply_mode: ReplyMode::default(),
                 max_batch: DEFAULT_MAX_BATCH,
+                commit_threads: 1,
             },
             observer: None,
         }
@@ -154,6 +155,22 @@ impl<S: StateMachine> Builder<S> {
     pub fn max_batch(mut self, max_batch: usize) -> Self {
         assert!(max_batch > 0, "a batch holds at least one command");
         self.worker.max_batch = max_batch;
+        self
+    }
+
+    /// How many commits' jobs ([`Commit::later`](crate::Commit::later)) may run at once, each on
+    /// a commit thread of its own (default 1: one at a time, in order). Outputs are released in
+    /// commit order whichever job ends first. More than one suits a job that is safe beside
+    /// another, as an `fsync` of the same file is: file systems merge concurrent `fsync`s into
+    /// one journal commit, so the disk does more of them per second. Threads are created at
+    /// the first job; a state that never returns one has none.
+    ///
+    /// # Panics
+    ///
+    /// If `threads` is 0.
+    pub fn commit_threads(mut self, threads: usize) -> Self {
+        assert!(threads > 0, "commits need at least one thread");
+        self.worker.commit_threads = threads;
         self
     }
 

@@ -98,6 +98,9 @@ impl fmt::Debug for Commit {
 /// How a commit ended, told as text: it crosses from the commit thread to the worker.
 #[derive(Debug)]
 pub(crate) enum Outcome {
+    /// No commit ran: the group applied nothing (so holds no output), or the state is
+    /// poisoned.
+    NotRun,
     Committed,
     /// The commit returned this error.
     Failed(String),

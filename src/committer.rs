@@ -1,7 +1,8 @@
-//! The commit thread of pipelined group commit: it runs the slow part of each commit (a
-//! [`Commit::later`](crate::Commit::later) job), one at a time, while the worker applies the
-//! next commands, and tells the worker how each ended through the queue's own channel, so that
-//! replies, counters and poisoning stay on the worker.
+//! The commit threads of pipelined group commit: they run the slow part of each commit (a
+//! [`Commit::later`](crate::Commit::later) job) while the worker applies the next commands,
+//! as many at once as there are threads, and tell the worker how each ended through the
+//! queue's own channel, so that replies, counters, poisoning and their order stay on the
+//! worker.
 
 use crate::commit::{Job, Outcome};
 use crate::shared::Shared;
@@ -9,52 +10,60 @@ use crate::sync::channel::{self, Receiver, Sender};
 use crate::sync::{Arc, thread};
 use crate::{StateMachine, waits};
 
+/// A commit's number and its job.
+type Numbered = (u64, Job);
+
 pub(crate) struct Committer {
-    /// Dropped to let the thread finish once it has run every job sent.
-    jobs: Option<Sender<Job>>,
-    thread: Option<thread::JoinHandle<()>>,
+    /// Dropped to let the threads finish once they have run every job sent.
+    jobs: Option<Sender<Numbered>>,
+    threads: Vec<thread::JoinHandle<()>>,
 }
 
 impl Committer {
-    /// Starts the commit thread of the queue `shared` belongs to; `None` if the system cannot
-    /// create a thread (the worker then runs commits itself).
-    pub(crate) fn spawn<S: StateMachine>(shared: &Arc<Shared<S>>) -> Option<Self> {
+    /// Starts `count` commit threads for the queue `shared` belongs to; `None` if the system
+    /// cannot create one (the worker then runs commits itself).
+    pub(crate) fn spawn<S: StateMachine>(shared: &Arc<Shared<S>>, count: usize) -> Option<Self> {
         let (jobs, queue) = channel::unbounded();
-        let shared = Arc::clone(shared);
-        let thread = thread::Builder::new()
-            .name(format!("{}-commit", shared.name()))
-            .spawn(move || serve(&queue, &shared))
-            .ok()?;
-        Some(Self {
+        let mut committer = Self {
             jobs: Some(jobs),
-            thread: Some(thread),
-        })
+            threads: Vec::new(),
+        };
+        for _ in 0..count {
+            let (queue, shared) = (queue.clone(), Arc::clone(shared));
+            let thread = thread::Builder::new()
+                .name(format!("{}-commit", shared.name()))
+                .spawn(move || serve(&queue, &shared))
+                .ok()?;
+            committer.threads.push(thread);
+        }
+        Some(committer)
     }
 
-    /// Hands `job` to the commit thread, which runs it after those handed before.
-    pub(crate) fn run(&self, job: Job) {
+    /// Hands the job of the commit numbered `seq` to the first free commit thread.
+    pub(crate) fn run(&self, seq: u64, job: Job) {
         if let Some(jobs) = &self.jobs {
-            // The thread receives until this sender is dropped: the send cannot fail.
-            let _ = jobs.send(job);
+            // The threads receive until this sender is dropped: the send cannot fail.
+            let _ = jobs.send((seq, job));
         }
     }
 }
 
 /// Runs each job and reports its outcome to the worker. The thread counts as the queue's
 /// worker: a job that calls the queue and waits would wait for a commit after its own.
-fn serve<S: StateMachine>(jobs: &Receiver<Job>, shared: &Shared<S>) {
+fn serve<S: StateMachine>(jobs: &Receiver<Numbered>, shared: &Shared<S>) {
     waits::mark_worker(shared.id());
-    while let Ok(job) = jobs.recv() {
-        shared.report_commit(Outcome::of_job(job));
+    while let Ok((seq, job)) = jobs.recv() {
+        shared.report_commit(seq, Outcome::of_job(job));
     }
 }
 
 impl Drop for Committer {
-    /// Lets the thread finish and waits for it: the worker drops its committer only once every
-    /// job has reported.
+    /// Lets the threads finish and waits for them: the worker drops its committer only once
+    /// every job has reported. (A thread that could not be created leaves the others to
+    /// finish here too.)
     fn drop(&mut self) {
         drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }

@@ -21,8 +21,8 @@ pub(crate) enum Message<S: StateMachine> {
         /// When they were accepted, if the queue measures queue time.
         enqueued: Option<Instant>,
     },
-    /// From the commit thread: how the commit it was handed ended.
-    Committed(Outcome),
+    /// From a commit thread: how the commit numbered `seq` ended.
+    Committed { seq: u64, outcome: Outcome },
     /// Sent once by the shutdown, after the gate is closed and quiet: the last message. Also
     /// sent, without the gate, as a nudge to the worker of an orphaned queue, which then
     /// finds the end by itself.

@@ -446,11 +446,11 @@ impl<S: StateMachine> Shared<S> {
         }
     }
 
-    /// Called by the commit thread when a commit's job has run: tells the worker, through the
+    /// Called by a commit thread when a commit's job has run: tells the worker, through the
     /// channel, outside the gate (the worker waits for every job it handed over before it
     /// finishes, so it receives this even after the owner's `Stop`).
-    pub(crate) fn report_commit(&self, outcome: Outcome) {
-        let _ = self.tx.send(Message::Committed(outcome));
+    pub(crate) fn report_commit(&self, seq: u64, outcome: Outcome) {
+        let _ = self.tx.send(Message::Committed { seq, outcome });
     }
 
     /// Called by the worker when a batch of `taken` commands is done with: applied or set

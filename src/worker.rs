@@ -12,6 +12,7 @@ use crate::wait::Backoff;
 use crate::waits;
 use crate::{CommandTimes, Observer, OnCommitError, Poisoned, ReplyMode, StateMachine, WaitError};
 use commits::{CommitThread, Committing, Group};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// How the worker runs, as the builder set it.
@@ -21,6 +22,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) on_commit_error: OnCommitError,
     pub(crate) reply_mode: ReplyMode,
     pub(crate) max_batch: usize,
+    /// How many commits' jobs may run at once, each on a commit thread of its own.
+    pub(crate) commit_threads: usize,
 }
 
 pub(crate) struct Worker<S: StateMachine> {
@@ -35,8 +38,11 @@ pub(crate) struct Worker<S: StateMachine> {
     /// The commands applied since the last commit started, and the outputs they hold back
     /// under group commit: what the next commit covers.
     group: Group<S::Output>,
-    /// The group whose commit runs on the commit thread, if one does.
-    committing: Option<Committing<S::Output>>,
+    /// Groups whose commit has started, oldest first: settled in this order, whichever
+    /// commit ends first.
+    committing: VecDeque<Committing<S::Output>>,
+    /// The number of the next commit.
+    next_commit: u64,
     commit_thread: CommitThread,
     /// Receives the measurements, if the builder was given an observer.
     observer: Option<Box<dyn Observer>>,
@@ -89,7 +95,8 @@ impl<S: StateMachine> Worker<S> {
             poison: None,
             unapplied: Vec::new(),
             group: Group::default(),
-            committing: None,
+            committing: VecDeque::new(),
+            next_commit: 0,
             commit_thread: CommitThread::NotYet,
             observer,
         }
@@ -251,7 +258,7 @@ impl<S: StateMachine> Worker<S> {
                         applied += usize::from(self.run_command(command, None, enqueued));
                     }
                 }
-                Message::Committed(outcome) => self.commit_ended(outcome),
+                Message::Committed { seq, outcome } => self.commit_ended(seq, outcome),
                 // `Stop` is the channel's last message when the owner sent it after the gate
                 // went quiet; an orphaned or handle-closed queue's `Stop` is only a nudge to
                 // look at the flags.

@@ -363,3 +363,40 @@ fn a_queue_closed_from_a_handle_finishes_after_its_last_commit() {
         assert_eq!(queue.shutdown().unwrap().written, 20);
     });
 }
+
+#[test]
+fn with_several_commit_threads_every_output_still_waits_for_its_record() {
+    within(Duration::from_secs(60), || {
+        let (log, fixture) = log(|_, _| Ok(()));
+        let queue = SingularQueue::builder(log)
+            .reply_mode(ReplyMode::AfterBatch)
+            .commit_threads(3)
+            .spawn()
+            .unwrap();
+        let durable = Arc::clone(&fixture.durable);
+        thread::scope(|scope| {
+            for _ in 0..CLIENTS {
+                let (handle, durable) = (queue.handle(), &durable);
+                scope.spawn(move || {
+                    let mut last = 0;
+                    for n in 0..CALLS {
+                        let written = handle.call(n).unwrap();
+                        assert!(durable.load(Ordering::SeqCst) >= written);
+                        assert!(written > last, "a thread's writes in order");
+                        last = written;
+                    }
+                });
+            }
+        });
+        let total = CLIENTS as u64 * CALLS;
+        assert_eq!(queue.shutdown().unwrap().written, total);
+        assert_eq!(fixture.durable.load(Ordering::SeqCst), total);
+    });
+}
+
+#[test]
+#[should_panic(expected = "at least one thread")]
+fn no_commit_threads_is_refused_at_build_time() {
+    let (log, _) = log(|_, _| Ok(()));
+    let _ = SingularQueue::builder(log).commit_threads(0);
+}

@@ -7,6 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 /// One change to the key-value map.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub(crate) struct Recovery {
 /// An open log, positioned after its last valid record.
 pub(crate) struct Wal {
     file: BufWriter<File>,
+    /// The same open file, for a commit thread to fsync while new records are written.
+    sync: Arc<File>,
 }
 
 const SET: u8 = 1;
@@ -56,9 +59,11 @@ impl Wal {
             file.set_len(recovery.valid_bytes)?;
             file.sync_data()?;
         }
+        let sync = Arc::new(file.try_clone()?);
         Ok((
             Wal {
                 file: BufWriter::new(file),
+                sync,
             },
             ops,
             recovery,
@@ -72,8 +77,14 @@ impl Wal {
 
     /// Writes the buffer out and waits until the disk has it (`fsync`).
     pub(crate) fn commit(&mut self) -> io::Result<()> {
+        self.write_out()?.sync_data()
+    }
+
+    /// Writes the buffer out to the file (quick: into the operating system's cache) and
+    /// returns the file, whose `sync_data` makes every record written so far durable.
+    pub(crate) fn write_out(&mut self) -> io::Result<Arc<File>> {
         self.file.flush()?;
-        self.file.get_ref().sync_data()
+        Ok(Arc::clone(&self.sync))
     }
 }
 

@@ -3,8 +3,8 @@
 //! its group; the worker finishes only after the last group is committed.
 #![cfg(singular_queue_loom)]
 
-use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::{Arc, Condvar, Mutex};
 use singular_queue::{BatchInfo, Commit, OnCommitError, ReplyMode, SingularQueue, StateMachine};
 use singular_queue_loom_tests::{PREEMPTION_BOUND, check_bounded};
 
@@ -119,4 +119,84 @@ fn a_failed_job_fails_exactly_its_own_group() {
             assert_eq!(stats.failed_commits, 1);
         },
     );
+}
+
+/// What the jobs of [`Overtaken`] have done: the first started, the second ended.
+#[derive(Default)]
+struct Progress {
+    first_started: bool,
+    second_ended: bool,
+}
+
+type Shared = Arc<(Mutex<Progress>, Condvar)>;
+
+/// A state whose first commit's job waits until the second commit's job has ended: with two
+/// commit threads, the later group's commit always ends first.
+struct Overtaken {
+    written: usize,
+    commits: usize,
+    progress: Shared,
+}
+
+impl StateMachine for Overtaken {
+    type Command = ();
+    type Output = usize;
+
+    fn apply(&mut self, (): ()) -> usize {
+        self.written += 1;
+        self.written
+    }
+
+    fn start_commit(&mut self, _: BatchInfo) -> Commit {
+        self.commits += 1;
+        let (first, progress) = (self.commits == 1, Arc::clone(&self.progress));
+        Commit::later(move || {
+            let (lock, changed) = &*progress;
+            let mut seen = lock.lock().unwrap();
+            if first {
+                seen.first_started = true;
+                changed.notify_all();
+                while !seen.second_ended {
+                    seen = changed.wait(seen).unwrap();
+                }
+            } else {
+                seen.second_ended = true;
+                changed.notify_all();
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Two commit threads, and a second group's job that ends before the first's: outputs still
+/// go out in commit order, so when the second group's call returns, the first group's output
+/// is there too.
+#[test]
+fn with_two_commit_threads_outputs_still_go_out_in_order() {
+    check_bounded("with_two_commit_threads_outputs_...", 1, || {
+        let progress = Shared::default();
+        let state = Overtaken {
+            written: 0,
+            commits: 0,
+            progress: Arc::clone(&progress),
+        };
+        let queue = SingularQueue::builder(state)
+            .reply_mode(ReplyMode::AfterBatch)
+            .commit_threads(2)
+            .spawn()
+            .unwrap();
+        let first = queue.submit(()).unwrap();
+        {
+            // The first group is alone: its commit has started before the second command.
+            let (lock, changed) = &*progress;
+            let mut seen = lock.lock().unwrap();
+            while !seen.first_started {
+                seen = changed.wait(seen).unwrap();
+            }
+        }
+        assert_eq!(queue.call(()), Ok(2));
+        assert!(first.is_ready(), "the older output went out first");
+        assert_eq!(first.wait(), Ok(1));
+        assert_eq!(queue.shutdown().unwrap().written, 2);
+    });
 }

@@ -44,11 +44,15 @@ impl<O> Group<O> {
     }
 }
 
-/// A group whose commit's job runs on the commit thread.
+/// A group whose commit has started.
 pub(super) struct Committing<O> {
+    seq: u64,
     group: Group<O>,
     /// When the commit started, if the observer measures it.
     started: Option<Instant>,
+    /// How the commit ended, once it has: the group is settled when every group before it
+    /// is.
+    outcome: Option<Outcome>,
 }
 
 /// Where a commit's job runs.
@@ -68,7 +72,8 @@ impl<S: StateMachine> Worker<S> {
     }
 
     /// Ends a batch of `taken` commands, `applied` of which ran: they join the group, and its
-    /// commit starts unless one is running (then it starts when that one has ended).
+    /// commit starts unless as many are running as there are commit threads (then it starts
+    /// when one has ended).
     pub(super) fn end_batch(&mut self, taken: usize, applied: usize, remaining: usize) {
         if taken > 0 {
             let counters = &self.shared.counters.worker;
@@ -78,43 +83,61 @@ impl<S: StateMachine> Worker<S> {
             self.group.taken += taken;
             self.group.applied += applied;
         }
-        if self.committing.is_none() && self.group.taken > 0 {
+        if self.committing.len() < self.config.commit_threads && self.group.taken > 0 {
             self.start_commit(remaining);
         }
     }
 
     /// Starts the group's commit, unless it applied nothing or the state is poisoned: done at
-    /// once, or handed to the commit thread.
+    /// once, or handed to a commit thread. Settles every group whose turn has come.
     fn start_commit(&mut self, remaining: usize) {
         let group = mem::take(&mut self.group);
-        if group.applied == 0 || self.poison.is_some() {
-            return self.settle(group, None, None);
-        }
-        let info = BatchInfo {
-            size: group.applied,
-            remaining,
-        };
+        let seq = self.next_commit;
+        self.next_commit += 1;
         let started = self.observer.is_some().then(Instant::now);
+        let outcome = if group.applied == 0 || self.poison.is_some() {
+            Some(Outcome::NotRun)
+        } else {
+            self.run_commit(
+                seq,
+                BatchInfo {
+                    size: group.applied,
+                    remaining,
+                },
+            )
+        };
+        self.committing.push_back(Committing {
+            seq,
+            group,
+            started,
+            outcome,
+        });
+        self.settle_ready();
+    }
+
+    /// Runs `start_commit`; returns its outcome, or `None` if its job went to a commit thread.
+    fn run_commit(&mut self, seq: u64, info: BatchInfo) -> Option<Outcome> {
         let state = &mut self.state;
         let job = match on_panic::catch(|| state.start_commit(info)) {
             Ok(commit) => match commit.into_job() {
-                Ok(done) => return self.settle(group, Some(done), started),
+                Ok(done) => return Some(done),
                 Err(job) => job,
             },
-            Err(panic) => return self.settle(group, Some(Outcome::Panicked(panic)), started),
+            Err(panic) => return Some(Outcome::Panicked(panic)),
         };
-        if let Some(committer) = self.committer() {
-            committer.run(job);
-            self.committing = Some(Committing { group, started });
-        } else {
-            self.settle(group, Some(Outcome::of_job(job)), started);
+        match self.committer() {
+            Some(committer) => {
+                committer.run(seq, job);
+                None
+            }
+            None => Some(Outcome::of_job(job)),
         }
     }
 
     /// The commit thread, started on first use; `None` if commits run on the worker.
     fn committer(&mut self) -> Option<&Committer> {
         if let CommitThread::NotYet = self.commit_thread {
-            self.commit_thread = match Committer::spawn(&self.shared) {
+            self.commit_thread = match Committer::spawn(&self.shared, self.config.commit_threads) {
                 Some(committer) => CommitThread::Running(committer),
                 None => CommitThread::Inline,
             };
@@ -125,39 +148,46 @@ impl<S: StateMachine> Worker<S> {
         }
     }
 
-    /// The commit thread's report on the running commit.
-    pub(super) fn commit_ended(&mut self, outcome: Outcome) {
-        if let Some(Committing { group, started }) = self.committing.take() {
-            self.settle(group, Some(outcome), started);
+    /// A commit thread's report on the commit numbered `seq`.
+    pub(super) fn commit_ended(&mut self, seq: u64, outcome: Outcome) {
+        if let Some(commit) = self.committing.iter_mut().find(|commit| commit.seq == seq) {
+            commit.outcome = Some(outcome);
+        }
+        self.settle_ready();
+    }
+
+    /// Settles, oldest first, every group whose commit has ended and whose elders are
+    /// settled: a group's outputs never go out before an older group's.
+    fn settle_ready(&mut self) {
+        while self
+            .committing
+            .front()
+            .is_some_and(|commit| commit.outcome.is_some())
+        {
+            let commit = self.committing.pop_front().expect("just looked");
+            let outcome = commit.outcome.expect("just looked");
+            self.settle(commit.group, outcome, commit.started);
         }
     }
 
-    /// Settles a group whose commit ended with `outcome` (`None`: no commit ran): counts a
-    /// failure and poisons as the builder says; releases the held outputs if the commit
-    /// succeeded, or tells their callers why not; then the group's commands are done with.
-    fn settle(
-        &mut self,
-        group: Group<S::Output>,
-        outcome: Option<Outcome>,
-        started: Option<Instant>,
-    ) {
-        let commit_time = started
-            .filter(|_| outcome.is_some())
-            .map(|started| started.elapsed());
-        let committed = matches!(outcome, Some(Outcome::Committed));
+    /// Settles a group whose commit ended with `outcome`: counts a failure and poisons as the
+    /// builder says; releases the held outputs if the commit succeeded, or tells their callers
+    /// why not; then the group's commands are done with.
+    fn settle(&mut self, group: Group<S::Output>, outcome: Outcome, started: Option<Instant>) {
+        let ran = !matches!(outcome, Outcome::NotRun);
+        let commit_time = started.filter(|_| ran).map(|started| started.elapsed());
+        let committed = matches!(outcome, Outcome::Committed);
         let failure = match outcome {
-            Some(Outcome::Committed) => None,
-            // No commit ran: the group applied nothing (so holds no output), or the state
-            // is poisoned.
-            None => self.poison.clone(),
-            Some(Outcome::Failed(message)) => {
+            Outcome::Committed => None,
+            Outcome::NotRun => self.poison.clone(),
+            Outcome::Failed(message) => {
                 self.shared.counters.worker.failed_commits.bump(1);
                 if self.config.on_commit_error == OnCommitError::Stop {
                     self.poison(message.clone());
                 }
                 Some(message)
             }
-            Some(Outcome::Panicked(message)) => {
+            Outcome::Panicked(message) => {
                 self.poison(message.clone());
                 Some(message)
             }
@@ -201,7 +231,7 @@ impl<S: StateMachine> Worker<S> {
     /// the thread's report (and perhaps a nudge).
     pub(super) fn settle_commits(&mut self) {
         loop {
-            if self.committing.is_none() {
+            if self.committing.is_empty() {
                 if self.group.taken == 0 {
                     break;
                 }
@@ -211,7 +241,7 @@ impl<S: StateMachine> Worker<S> {
             let Ok(message) = self.rx.recv() else { break };
             self.run_batch(message);
         }
-        // Joins the thread, which has run every job it was handed.
+        // Joins the threads, which have run every job they were handed.
         self.commit_thread = CommitThread::Inline;
     }
 }
