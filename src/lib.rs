@@ -178,6 +178,14 @@
 //! its batch's callers with [`WaitError::NotCommitted`] and, as [`OnCommitError`] says, stops
 //! the queue or goes on. The guide's "Recipe: an HTTP service" puts it together on axum.
 //!
+//! # Throughput
+//!
+//! [`Handle::tell_many`] hands over many commands with one atomic operation and one message
+//! for as many as fit, each still holding its own place and applied in order.
+//! [`StateMachine::start_commit`] pipelines group commit: the slow part of a commit (the
+//! `fsync`, as a [`Commit::later`] job) runs on a commit thread while the worker applies the
+//! next commands, and outputs held under [`ReplyMode::AfterBatch`] go out once it succeeds.
+//!
 //! # Nothing is lost
 //!
 //! Every command you hand over is applied exactly once, or handed back to you
