@@ -1,7 +1,9 @@
 //! Instructions per command on each side of the handoff, for valgrind's callgrind: a count that
 //! does not change with the machine's speed or its load. `bash benches/instructions` runs this
 //! under callgrind and prints `instr_per_tell_submit`, `instr_per_tell_worker`,
-//! `instr_flume_send` and `instr_flume_recv`.
+//! `instr_flume_send` and `instr_flume_recv`, and per command of `tell_many` in bulks of 64,
+//! `instr_per_tell_many_submit` and `instr_per_tell_many_worker` (the bulks built in the
+//! submit phase, as a caller would).
 //!
 //! Each phase is a function of its own, which callgrind counts inclusively: `submit_phase` makes
 //! `N` tells into a hand-stepped queue (the submit path, with no worker thread to race), and
@@ -36,6 +38,24 @@ fn submit_phase(queue: &singular_queue::ManualQueue<Counter>) {
     }
 }
 
+/// Commands per bulk in the `tell_many` phases.
+const BULK: u64 = 64;
+
+#[inline(never)]
+fn tell_many_submit_phase(queue: &singular_queue::ManualQueue<Counter>) {
+    for start in (0..N).step_by(BULK as usize) {
+        let bulk = (start..N.min(start + BULK)).map(black_box).collect();
+        queue.tell_many(bulk).expect("room for every command");
+    }
+}
+
+#[inline(never)]
+fn tell_many_worker_phase(queue: &mut singular_queue::ManualQueue<Counter>) {
+    // Step by step, not `run_until_idle`: code of its own, which the compiler cannot fold
+    // into `worker_phase` (callgrind would then see one function).
+    while black_box(queue.step()) > 0 {}
+}
+
 #[inline(never)]
 fn worker_phase(queue: &mut singular_queue::ManualQueue<Counter>) {
     black_box(queue.run_until_idle());
@@ -65,6 +85,9 @@ fn main() {
     submit_phase(&queue);
     worker_phase(&mut queue);
     assert_eq!(queue.state().0, (0..N).sum::<u64>());
+    tell_many_submit_phase(&queue);
+    tell_many_worker_phase(&mut queue);
+    assert_eq!(queue.state().0, 2 * (0..N).sum::<u64>());
 
     let (tx, rx) = flume::bounded(capacity);
     flume_send_phase(&tx);

@@ -296,17 +296,23 @@ impl<S: StateMachine> Shared<S> {
     /// Sends a message whose vacancy this submitter holds. `submitted` is counted before the
     /// send, so that no snapshot shows a command applied before it was submitted, and taken
     /// back if the channel refuses (it cannot while `Shared` holds the receiver).
+    #[inline(always)]
     fn send_held(&self, message: Message<S>) -> Result<(), Refusal<S>> {
-        let submitted = &self.counters.submit.submitted;
         let places = message.places();
-        submitted.add(places as u64);
-        self.tx.try_send(message).map_err(|refused| {
-            submitted.sub(places as u64);
-            self.slots_freed(places);
-            // A thread waiting for quiet may have seen this submit as under way.
-            self.quiet.wake_all_after_change();
-            SubmitError::Closed(refused.into_inner())
-        })
+        self.counters.submit.submitted.add(places as u64);
+        self.tx
+            .try_send(message)
+            .map_err(|refused| self.unsent(refused.into_inner(), places))
+    }
+
+    /// Takes back what `send_held` did for a message the channel refused.
+    #[cold]
+    fn unsent(&self, message: Message<S>, places: usize) -> Refusal<S> {
+        self.counters.submit.submitted.sub(places as u64);
+        self.slots_freed(places);
+        // A thread waiting for quiet may have seen this submit as under way.
+        self.quiet.wake_all_after_change();
+        SubmitError::Closed(message)
     }
 
     /// Gives a vacancy back and, if any submitter may be waiting for room, wakes them all.
