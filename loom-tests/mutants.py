@@ -80,11 +80,12 @@ MUTATIONS = {
         "group_commit_never_replies_before_the_batch_is_committed",
     ),
     "failed-commit-reports-done": (
-        "src/worker.rs",
-        "        match self.poison.clone() {\n            None => self.pending",
-        "        match None::<String> {\n            None => self.pending",
+        "src/worker/commits.rs",
+        "        match failure {\n",
+        "        match None::<String> {\n",
         "a_failed_commit_fails_every_reply_of_its_batch",
     ),
+
     "ticket-keeps-the-first-waker": (
         "src/reply.rs",
         "State::Pending { waker: known, .. } => known.replace(waker),",
@@ -183,10 +184,11 @@ MUTATIONS = {
     ),
     "stop-skips-the-last-batch-end": (
         "src/worker.rs",
-        "                self.end_batch(taken, applied, 0);\n                let ending = if",
-        "                let ending = if",
+        "                    self.end_batch(taken, applied, 0);\n                    let ending = if",
+        "                    let ending = if",
         "shutdown_now_under_group_commit_answers_only_committed_commands",
     ),
+
     "drop-detaches-the-worker": (
         "src/queue.rs",
         "        drop(self.stop(false));",
@@ -274,10 +276,11 @@ MUTATIONS = {
     # A bulk sends what fits and forgets the rest: commands neither applied nor handed back.
     "bulk-forgets-the-rest": (
         "src/shared/bulk.rs",
-        "            Ok(()) => Err(rest),",
+        "            Ok(()) => Err(commands),",
         "            Ok(()) => Ok(Ok(())),",
         "a_bulk_larger_than_the_queue_waits_for_room_and_lands_in_order",
     ),
+
     # The worker gives back one place for a bulk of many: the queue shrinks until a bulk
     # waits for room that never comes.
     "worker-frees-one-place-per-bulk": (
@@ -297,31 +300,39 @@ MUTATIONS = {
     # The worker releases a group's outputs when it hands the commit to the commit thread,
     # before the job has made them durable.
     "commit-releases-before-its-job": (
-        "src/worker/commits.rs",
-        "            committer.run(job);\n",
-        "            committer.run(job);\n"
-        "            let mut group = group;\n"
-        "            for (reply, output) in group.replies.drain(..) {\n"
-        "                deliver(Some(reply), Ok(output));\n"
-        "            }\n",
+        [
+            (
+                "src/worker/commits.rs",
+                "            .is_some_and(|commit| commit.outcome.is_some())",
+                "            .is_some()",
+            ),
+            (
+                "src/worker/commits.rs",
+                "            let outcome = commit.outcome.expect(\"just looked\");",
+                "            let outcome = commit.outcome.unwrap_or(Outcome::Committed);",
+            ),
+        ],
         "an_output_waits_for_its_own_groups_job",
     ),
+
     # The worker finishes without waiting for the running commit or committing the group
     # left: `on_stop` runs, and the owner gets the state, before the last records are durable.
     "worker-finishes-before-its-last-commit": (
         "src/worker/commits.rs",
-        "            if self.committing.is_none() {\n                if self.group.taken == 0 {",
+        "            if self.committing.is_empty() {\n                if self.group.taken == 0 {",
         "            if true {\n                if true {",
         "the_worker_finishes_only_after_its_last_group_is_committed",
     ),
+
     # A failed commit also fails the group applied while it ran, whose own commit is yet to
     # come.
     "failed-commit-fails-the-next-group": (
         "src/worker/commits.rs",
-        "            Some(Outcome::Failed(message)) => {\n",
-        "            Some(Outcome::Failed(message)) => {\n                self.fail_pending(&message);\n",
+        "            Outcome::Failed(message) => {\n",
+        "            Outcome::Failed(message) => {\n                self.fail_pending(&message);\n",
         "a_failed_job_fails_exactly_its_own_group",
     ),
+
     # A group is settled as soon as its own job ends, before an older group whose job is
     # still running: a later command's output goes out first.
     "outputs-out-of-commit-order": (
@@ -394,15 +405,20 @@ MUTATIONS = {
     ),
     "batch-served-before-its-replies": (
         [
-            ("src/worker.rs",
-             "        counters.max_batch.raise(taken as u64);\n",
-             "        counters.max_batch.raise(taken as u64);\n        self.shared.batch_served(taken);\n"),
-            ("src/worker.rs",
-             "        self.report_batch(taken, commit);\n        self.shared.batch_served(taken);",
-             "        self.report_batch(taken, commit);"),
+            (
+                "src/worker/commits.rs",
+                "            counters.max_batch.raise(taken as u64);\n",
+                "            counters.max_batch.raise(taken as u64);\n            self.shared.batch_served(taken);\n",
+            ),
+            (
+                "src/worker/commits.rs",
+                "        self.report_batch(group.taken, commit_time, committed);\n        self.shared.batch_served(group.taken);",
+                "        self.report_batch(group.taken, commit_time, committed);",
+            ),
         ],
         "quiet_comes_only_after_the_batch_is_committed_and_answered",
     ),
+
     "quiet-reads-submitted-before-the-done-counts": (
         "src/stats.rs",
         "        let done = self.worker.served.get() + self.submit.evictions_told.get();\n"
@@ -422,11 +438,12 @@ MUTATIONS = {
     ),
     # A failed commit under `Continue` lets its batch's held replies through as done.
     "failed-commit-under-continue-reports-done": (
-        "src/worker.rs",
-        "OnCommitError::Continue => self.fail_pending(&message),",
-        "OnCommitError::Continue => drop(message),",
+        "src/worker/commits.rs",
+        "                    self.poison(message.clone());\n                }\n                Some(message)",
+        "                    self.poison(message.clone());\n                }\n                self.poison.clone()",
         "a_failed_commit_under_continue_fails_exactly_its_own_batch",
     ),
+
     # The worker does not read a handle's close: it sleeps on, and `closed()` never completes.
     "worker-ignores-a-handles-close": (
         "src/shared.rs",
