@@ -439,8 +439,8 @@ MUTATIONS = {
     # A failed commit under `Continue` lets its batch's held replies through as done.
     "failed-commit-under-continue-reports-done": (
         "src/worker/commits.rs",
-        "                    self.poison(message.clone());\n                }\n                Some(message)",
-        "                    self.poison(message.clone());\n                }\n                self.poison.clone()",
+        "                self.shared.counters.worker.failed_commits.bump(1);\n                Some(message)",
+        "                self.shared.counters.worker.failed_commits.bump(1);\n                self.poison.clone()",
         "a_failed_commit_under_continue_fails_exactly_its_own_batch",
     ),
 

@@ -106,6 +106,11 @@ impl<S: StateMachine> Worker<S> {
                 },
             )
         };
+        // A failure known now poisons now, not when the group's turn comes: while an older
+        // commit still runs, no later command may be applied to this state (found by review).
+        if let Some(message) = outcome.as_ref().and_then(|outcome| self.poisoning(outcome)) {
+            self.poison(message);
+        }
         self.committing.push_back(Committing {
             seq,
             group,
@@ -113,6 +118,17 @@ impl<S: StateMachine> Worker<S> {
             outcome,
         });
         self.settle_ready();
+    }
+
+    /// The poison an outcome brings, if it brings one: a panic, or a failure under `Stop`.
+    fn poisoning(&self, outcome: &Outcome) -> Option<String> {
+        match outcome {
+            Outcome::Panicked(message) => Some(message.clone()),
+            Outcome::Failed(message) if self.config.on_commit_error == OnCommitError::Stop => {
+                Some(message.clone())
+            }
+            _ => None,
+        }
     }
 
     /// Runs `start_commit`; returns its outcome, or `None` if its job went to a commit thread.
@@ -177,20 +193,17 @@ impl<S: StateMachine> Worker<S> {
         let ran = !matches!(outcome, Outcome::NotRun);
         let commit_time = started.filter(|_| ran).map(|started| started.elapsed());
         let committed = matches!(outcome, Outcome::Committed);
+        if let Some(message) = self.poisoning(&outcome) {
+            self.poison(message);
+        }
         let failure = match outcome {
             Outcome::Committed => None,
             Outcome::NotRun => self.poison.clone(),
             Outcome::Failed(message) => {
                 self.shared.counters.worker.failed_commits.bump(1);
-                if self.config.on_commit_error == OnCommitError::Stop {
-                    self.poison(message.clone());
-                }
                 Some(message)
             }
-            Outcome::Panicked(message) => {
-                self.poison(message.clone());
-                Some(message)
-            }
+            Outcome::Panicked(message) => Some(message),
         };
         match failure {
             None => (group.replies.into_iter()).for_each(|(reply, output)| {
