@@ -357,7 +357,7 @@ MUTATIONS = {
     # A permit dropped unused keeps its place: a reservation waiting for it waits forever.
     "permit-drop-keeps-its-place": (
         "src/shared/reservation.rs",
-        "        self.reserved.fetch_sub(1, Ordering::SeqCst);\n        self.free_vacancy();\n    }",
+        "        self.reserved.fetch_sub(1, Ordering::SeqCst);\n        self.slots_freed(1);\n    }",
         "        self.reserved.fetch_sub(1, Ordering::SeqCst);\n    }",
         "a_permit_dropped_unused_wakes_a_reservation_waiting_for_room",
     ),
@@ -389,7 +389,7 @@ MUTATIONS = {
     "permit-sends-without-its-place": (
         "src/shared/reservation.rs",
         "        self.settle(self.send_held(self.message(command, reply)))",
-        "        self.free_vacancy();\n"
+        "        self.slots_freed(1);\n"
         "        let message = self.message(command, reply);\n"
         "        match self.try_offer(message) {\n"
         "            Ok(offered) => self.settle(offered),\n"

@@ -315,11 +315,6 @@ impl<S: StateMachine> Shared<S> {
         SubmitError::Closed(message)
     }
 
-    /// Gives a vacancy back and, if any submitter may be waiting for room, wakes them all.
-    fn free_vacancy(&self) {
-        self.slots_freed(1);
-    }
-
     /// A waiter's look for room, after it registered its waker: flags the wait on the
     /// vacancies' word, then tries. A vacancy given back before the flag is found by the try;
     /// one given back after it finds the flag and wakes the room.

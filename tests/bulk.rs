@@ -329,29 +329,17 @@ fn a_panic_inside_a_bulk_sets_aside_the_rest_under_stop() {
     );
 }
 
-/// Records the size of every batch.
-#[derive(Default)]
-struct Batches(Vec<usize>);
-
-impl StateMachine for Batches {
-    type Command = u64;
-    type Output = ();
-    fn apply(&mut self, _: u64) {}
-    fn on_batch_end(&mut self, info: BatchInfo) {
-        self.0.push(info.size);
-    }
-}
-
 #[test]
 fn a_bulk_is_applied_in_one_batch_even_beyond_max_batch() {
-    let mut queue = SingularQueue::builder(Batches::default())
+    let mut queue = SingularQueue::builder(Infos::default())
         .max_batch(4)
         .manual();
     queue.tell_many((0..10).collect()).unwrap();
     queue.tell(10).unwrap();
     assert_eq!(queue.step(), 10);
     assert_eq!(queue.step(), 1);
-    assert_eq!(queue.shutdown().unwrap().0, [10, 1]);
+    let sizes: Vec<usize> = queue.shutdown().unwrap().0.iter().map(|i| i.size).collect();
+    assert_eq!(sizes, [10, 1]);
 }
 
 #[test]

@@ -103,6 +103,17 @@ fn after_batch(log: Log) -> SingularQueue<Log> {
         .unwrap()
 }
 
+/// A job that fails the second commit with `message`, and lets every other one succeed.
+fn second_fails(message: &'static str) -> impl Fn(u64, u64) -> Result<(), CommitError> {
+    move |number, _| {
+        if number == 2 {
+            Err(message.into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
 const CLIENTS: usize = 8;
 const CALLS: u64 = 500;
 
@@ -168,13 +179,7 @@ fn the_worker_applies_the_next_commands_while_a_commit_runs() {
 #[test]
 fn a_failed_commit_fails_exactly_its_group_and_the_queue_goes_on_under_continue() {
     within(Duration::from_secs(10), || {
-        let (log, fixture) = log(|number, _| {
-            if number == 2 {
-                Err("disk full".into())
-            } else {
-                Ok(())
-            }
-        });
+        let (log, fixture) = log(second_fails("disk full"));
         let queue = SingularQueue::builder(log)
             .reply_mode(ReplyMode::AfterBatch)
             .on_commit_error(OnCommitError::Continue)
@@ -197,13 +202,7 @@ fn a_failed_commit_fails_exactly_its_group_and_the_queue_goes_on_under_continue(
 #[test]
 fn a_failed_commit_poisons_the_queue_under_stop() {
     within(Duration::from_secs(10), || {
-        let (log, _) = log(|number, _| {
-            if number == 2 {
-                Err("disk gone".into())
-            } else {
-                Ok(())
-            }
-        });
+        let (log, _) = log(second_fails("disk gone"));
         let queue = after_batch(log);
         assert_eq!(queue.call(0), Ok(1));
         assert!(matches!(queue.call(0), Err(CallError::NotCommitted(_))));

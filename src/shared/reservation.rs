@@ -65,7 +65,7 @@ impl<S: StateMachine> Shared<S> {
     ) -> Result<(), SubmitError<S::Command>> {
         self.reserved.fetch_sub(1, Ordering::SeqCst);
         let Some(_pass) = self.gate.enter() else {
-            self.free_vacancy();
+            self.slots_freed(1);
             return Err(self.refused(SubmitError::Closed(command)));
         };
         self.settle(self.send_held(self.message(command, reply)))?;
@@ -82,6 +82,6 @@ impl<S: StateMachine> Shared<S> {
     /// Gives back an unused permit's vacancy.
     pub(crate) fn release_reserved(&self) {
         self.reserved.fetch_sub(1, Ordering::SeqCst);
-        self.free_vacancy();
+        self.slots_freed(1);
     }
 }
