@@ -18,6 +18,11 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// `usize::MAX`, a natural way to ask for "unbounded") to this. No collection can hold more.
 pub const MAX_CAPACITY: usize = isize::MAX as usize;
 
+/// The most commit threads a queue can have: [`Builder::commit_threads`] clamps larger values
+/// to this. Concurrent `fsync`s of one file stop merging into fewer journal commits long
+/// before this many; each thread is a real OS thread, created at the first job.
+pub const MAX_COMMIT_THREADS: usize = 64;
+
 /// The most commands in one batch unless [`Builder::max_batch`] says otherwise.
 pub const DEFAULT_MAX_BATCH: usize = 128;
 
@@ -163,14 +168,15 @@ impl<S: StateMachine> Builder<S> {
     /// commit order whichever job ends first. More than one suits a job that is safe beside
     /// another, as an `fsync` of the same file is: file systems merge concurrent `fsync`s into
     /// one journal commit, so the disk does more of them per second. Threads are created at
-    /// the first job; a state that never returns one has none.
+    /// the first job; a state that never returns one has none. Values above
+    /// [`MAX_COMMIT_THREADS`] are clamped to it.
     ///
     /// # Panics
     ///
     /// If `threads` is 0.
     pub fn commit_threads(mut self, threads: usize) -> Self {
         assert!(threads > 0, "commits need at least one thread");
-        self.worker.commit_threads = threads;
+        self.worker.commit_threads = threads.min(MAX_COMMIT_THREADS);
         self
     }
 

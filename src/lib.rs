@@ -283,7 +283,7 @@ mod worker;
 
 pub use backpressure::{Backpressure, Block, BlockFor, Decision, DropOldest, Load, Reject};
 pub use batch::{BatchInfo, ReplyMode};
-pub use builder::{Builder, DEFAULT_CAPACITY, DEFAULT_MAX_BATCH, MAX_CAPACITY};
+pub use builder::{Builder, DEFAULT_CAPACITY, DEFAULT_MAX_BATCH, MAX_CAPACITY, MAX_COMMIT_THREADS};
 pub use commit::{Commit, CommitError, OnCommitError};
 pub use error::{CallError, SubmitError, WaitError, WouldDeadlock};
 pub use handle::Handle;

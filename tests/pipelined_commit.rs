@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use singular_queue::{
-    BatchInfo, BatchTimes, CallError, CommandTimes, Commit, CommitError, Observer, OnCommitError,
-    ReplyMode, SingularQueue, StateMachine,
+    BatchInfo, BatchTimes, CallError, CommandTimes, Commit, CommitError, MAX_COMMIT_THREADS,
+    Observer, OnCommitError, ReplyMode, SingularQueue, StateMachine,
 };
 use support::{quiet_panics, within};
 
@@ -398,4 +398,36 @@ fn with_several_commit_threads_every_output_still_waits_for_its_record() {
 fn no_commit_threads_is_refused_at_build_time() {
     let (log, _) = log(|_, _| Ok(()));
     let _ = SingularQueue::builder(log).commit_threads(0);
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn commit_threads_are_clamped_to_the_maximum() {
+    within(Duration::from_secs(60), || {
+        let seen = Arc::new(AtomicU64::new(0));
+        let (log, _) = log({
+            let seen = Arc::clone(&seen);
+            move |_, _| {
+                seen.fetch_max(threads_named("clamped-commit"), Ordering::SeqCst);
+                Ok(())
+            }
+        });
+        let queue = SingularQueue::builder(log)
+            .name("clamped")
+            .commit_threads(usize::MAX)
+            .spawn()
+            .unwrap();
+        assert_eq!(queue.call(7).unwrap(), 1);
+        assert_eq!(queue.shutdown().unwrap().written, 1);
+        assert_eq!(seen.load(Ordering::SeqCst), MAX_COMMIT_THREADS as u64);
+    });
+}
+
+/// How many of this process's threads are named `name`.
+#[cfg(target_os = "linux")]
+fn threads_named(name: &str) -> u64 {
+    let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+    let names =
+        tasks.filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok());
+    names.filter(|comm| comm.trim_end() == name).count() as u64
 }
