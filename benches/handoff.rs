@@ -17,6 +17,8 @@ use std::time::Instant;
 
 use singular_queue::{SingularQueue, StateMachine};
 
+mod ring;
+
 // === allocation counting ===
 
 struct Counting;
@@ -122,9 +124,11 @@ enum Design {
     Mutex,
     RawFlume,
     RawStdSync,
+    RawRing,
+    RawStdList,
 }
 
-const DESIGNS: [Design; 7] = [
+const DESIGNS: [Design; 9] = [
     Design::Queue,
     Design::Naive,
     Design::StdMpsc,
@@ -132,6 +136,8 @@ const DESIGNS: [Design; 7] = [
     Design::Mutex,
     Design::RawFlume,
     Design::RawStdSync,
+    Design::RawRing,
+    Design::RawStdList,
 ];
 
 impl Design {
@@ -144,6 +150,8 @@ impl Design {
             Design::Mutex => "Arc<parking_lot::Mutex>",
             Design::RawFlume => "raw flume, no reply",
             Design::RawStdSync => "raw std sync_channel, no reply",
+            Design::RawRing => "raw safe Vyukov ring, no reply",
+            Design::RawStdList => "raw std channel (unbounded), no reply",
         }
     }
 
@@ -161,6 +169,8 @@ impl Design {
             }
             Design::RawFlume if !replies => Box::new(raw_flume(W::default())),
             Design::RawStdSync if !replies => Box::new(raw_std_sync(W::default())),
+            Design::RawRing if !replies => Box::new(raw_ring(W::default())),
+            Design::RawStdList if !replies => Box::new(raw_std_list(W::default())),
             _ => return None,
         })
     }
@@ -238,8 +248,11 @@ type Naive = Channel<flume::Sender<Request<flume::Sender<u64>>>>;
 type StdMpsc = Channel<std::sync::mpsc::SyncSender<Request<std::sync::mpsc::Sender<u64>>>>;
 type TokioActor = Channel<tokio::sync::mpsc::Sender<Request<tokio::sync::oneshot::Sender<u64>>>>;
 type RawFlume = Channel<flume::Sender<u64>>;
+type RawRing = Channel<ring::RingSender<u64>>;
 /// std's bounded channel, and where its worker acknowledges a flush.
 type RawStdSync = Channel<(std::sync::mpsc::SyncSender<u64>, flume::Receiver<()>)>;
+/// std's unbounded channel (crossbeam's lock-free list), and where its worker acknowledges.
+type RawStdList = Channel<(std::sync::mpsc::Sender<u64>, flume::Receiver<()>)>;
 
 /// A value no client sends: asks the std channel's worker to acknowledge everything before it.
 const FLUSH: u64 = u64::MAX;
@@ -354,21 +367,70 @@ fn raw_flume(mut work: impl Work) -> RawFlume {
     })
 }
 
-fn raw_std_sync(mut work: impl Work) -> RawStdSync {
+fn raw_std_sync(work: impl Work) -> RawStdSync {
     let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(1024);
     let (ack, acked) = flume::bounded(1);
-    Channel::new((tx, acked), move || {
-        for x in rx.iter() {
-            if x == FLUSH {
-                ack.send(()).expect("the flusher waits");
-            } else {
-                black_box(work.apply(x));
-            }
+    Channel::new((tx, acked), move || serve_raw_std(&rx, &ack, work))
+}
+
+fn raw_std_list(work: impl Work) -> RawStdList {
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    let (ack, acked) = flume::bounded(1);
+    Channel::new((tx, acked), move || serve_raw_std(&rx, &ack, work))
+}
+
+/// A std channel's worker: applies each value, and acknowledges a `FLUSH`.
+fn serve_raw_std(
+    rx: &std::sync::mpsc::Receiver<u64>,
+    ack: &flume::Sender<()>,
+    mut work: impl Work,
+) {
+    for x in rx.iter() {
+        if x == FLUSH {
+            ack.send(()).expect("the flusher waits");
+        } else {
+            black_box(work.apply(x));
+        }
+    }
+}
+
+impl Server for RawStdSync {
+    fn call(&self, _: u64) -> u64 {
+        unreachable!("the raw std channel has no replies")
+    }
+    fn tell(&self, x: u64) {
+        self.tx().0.send(x).expect("open");
+    }
+    fn flush(&self) {
+        self.tx().0.send(FLUSH).expect("open");
+        self.tx().1.recv().expect("acknowledged");
+    }
+}
+
+fn raw_ring(mut work: impl Work) -> RawRing {
+    let (tx, rx) = ring::ring::<u64>(1024);
+    Channel::new(tx, move || {
+        while let Some(x) = rx.recv() {
+            black_box(work.apply(x));
         }
     })
 }
 
-impl Server for RawStdSync {
+impl Server for RawRing {
+    fn call(&self, _: u64) -> u64 {
+        unreachable!("the raw ring has no replies")
+    }
+    fn tell(&self, x: u64) {
+        self.tx().send(x);
+    }
+    fn flush(&self) {
+        while !self.tx().is_empty() {
+            thread::yield_now();
+        }
+    }
+}
+
+impl Server for RawStdList {
     fn call(&self, _: u64) -> u64 {
         unreachable!("the raw std channel has no replies")
     }
@@ -707,6 +769,16 @@ fn main() {
             rate(Design::Queue, Workload::TellMany, clients)
                 / rate(Design::Queue, Workload::Tell, clients)
         );
+    }
+    // Candidate transports against the one the queue runs on, all raw.
+    for (name, candidate) in [("ring", Design::RawRing), ("std_list", Design::RawStdList)] {
+        for clients in CLIENTS {
+            println!(
+                "ratio transport_{name}_vs_flume_c{clients} {:.2}",
+                rate(candidate, Workload::Tell, clients)
+                    / rate(Design::RawFlume, Workload::Tell, clients)
+            );
+        }
     }
     let mut ours = latencies[&(Design::Queue, Workload::Call, 1)].clone();
     ours.sort_unstable();
