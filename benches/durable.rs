@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use singular_queue::{BatchInfo, Commit, ReplyMode, SingularQueue, StateMachine};
+use singular_queue::{BatchInfo, Commit, ReplyMode, SingularQueue, StateMachine, WaitStrategy};
 use store::{Command, DurableKv};
 use wal::{Op, Wal};
 
@@ -32,14 +32,18 @@ enum Design {
     BatchEnd,
     /// The same store, fsyncing on the commit thread while the worker goes on.
     Pipelined,
+    /// `BatchEnd` with `WaitStrategy::BusySpin`: callers and the worker never sleep, so a
+    /// write costs no wake-up (and burns a core per waiting caller).
+    BusySpin,
     MutexFsync,
     /// One thread writing a record and fsyncing, alone: the disk's rate of fsyncs.
     FsyncAlone,
 }
 
-const DESIGNS: [Design; 4] = [
+const DESIGNS: [Design; 5] = [
     Design::BatchEnd,
     Design::Pipelined,
+    Design::BusySpin,
     Design::MutexFsync,
     Design::FsyncAlone,
 ];
@@ -64,12 +68,20 @@ fn main() {
                 let rate = match design {
                     Design::Pipelined => group_commit(
                         Pipelined(DurableKv::open(&path).expect("open").0),
+                        WaitStrategy::SpinThenPark,
                         clients,
                         run_for,
                     ),
-                    Design::BatchEnd => {
-                        group_commit(DurableKv::open(&path).expect("open").0, clients, run_for)
-                    }
+                    Design::BatchEnd | Design::BusySpin => group_commit(
+                        DurableKv::open(&path).expect("open").0,
+                        if design == Design::BusySpin {
+                            WaitStrategy::BusySpin
+                        } else {
+                            WaitStrategy::SpinThenPark
+                        },
+                        clients,
+                        run_for,
+                    ),
                     Design::MutexFsync => mutex_fsync(&path, clients, run_for),
                     Design::FsyncAlone => mutex_fsync(&path, 1, run_for),
                 };
@@ -81,20 +93,24 @@ fn main() {
     std::fs::remove_dir_all(&dir).expect("remove the scratch directory");
 
     println!(
-        "| clients | group commit | pipelined group commit | mutex + fsync per write | group commit / mutex | pipelined / group commit |"
+        "| clients | group commit | pipelined group commit | group commit, busy-spin | mutex + fsync per write | group commit / mutex | pipelined / group commit | busy-spin / mutex |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let rate = |design, clients| median(&samples, design, clients);
     for clients in CLIENTS {
         let (group, piped) = (
             rate(Design::BatchEnd, clients),
             rate(Design::Pipelined, clients),
         );
-        let mutex = rate(Design::MutexFsync, clients);
+        let (spin, mutex) = (
+            rate(Design::BusySpin, clients),
+            rate(Design::MutexFsync, clients),
+        );
         println!(
-            "| {clients} | {group:.0} | {piped:.0} | {mutex:.0} | {:.2} | {:.2} |",
+            "| {clients} | {group:.0} | {piped:.0} | {spin:.0} | {mutex:.0} | {:.2} | {:.2} | {:.2} |",
             group / mutex,
-            piped / group
+            piped / group,
+            spin / mutex
         );
     }
     let fsyncs = rate(Design::FsyncAlone, 1);
@@ -110,6 +126,10 @@ fn main() {
     for clients in CLIENTS {
         let ratio = rate(Design::Pipelined, clients) / rate(Design::BatchEnd, clients);
         println!("ratio durable_pipelined_vs_batch_end_c{clients} {ratio:.2}");
+    }
+    for clients in CLIENTS {
+        let ratio = rate(Design::BusySpin, clients) / rate(Design::MutexFsync, clients);
+        println!("ratio durable_busy_spin_vs_mutex_fsync_c{clients} {ratio:.2}");
     }
     let best = rate(Design::BatchEnd, 32).max(rate(Design::Pipelined, 32));
     println!(
@@ -171,12 +191,13 @@ fn set(client: usize, n: u64) -> (String, String) {
     (format!("c{client}-{n}"), format!("value {n}"))
 }
 
-fn group_commit<S>(store: S, clients: usize, run_for: Duration) -> f64
+fn group_commit<S>(store: S, waiting: WaitStrategy, clients: usize, run_for: Duration) -> f64
 where
     S: StateMachine<Command = Command, Output = Option<String>>,
 {
     let queue = SingularQueue::builder(store)
         .reply_mode(ReplyMode::AfterBatch)
+        .wait_strategy(waiting)
         .spawn()
         .expect("spawn");
     let rate = drive(clients, run_for, |client, n| {

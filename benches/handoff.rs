@@ -657,7 +657,18 @@ fn main() {
         keys.sort();
         for key @ (design, workload, clients) in keys {
             let rate = median(rates[&key].clone());
-            println!("{workload:?} {design:?} c{clients}: {rate:.0}");
+            let mut merged = latencies[&key].clone();
+            merged.sort_unstable();
+            let tail = if merged.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " p50 {} p99 {}",
+                    percentile(&merged, 0.5),
+                    percentile(&merged, 0.99)
+                )
+            };
+            println!("{workload:?} {design:?} c{clients}: {rate:.0}{tail}");
         }
         let (call, tell) = (allocations_per_op(false), allocations_per_op(true));
         println!("allocations per call {call:.4}, per tell {tell:.4}");
