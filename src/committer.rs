@@ -48,10 +48,11 @@ impl Committer {
     }
 }
 
-/// Runs each job and reports its outcome to the worker. The thread counts as the queue's
-/// worker: a job that calls the queue and waits would wait for a commit after its own.
+/// Runs each job and reports its outcome to the worker. The thread is the queue's commit
+/// node in the wait-for graph: a job that waits for the queue's output or end would wait for
+/// a commit after its own, but it may wait for room, which the worker makes regardless.
 fn serve<S: StateMachine>(jobs: &Receiver<Numbered>, shared: &Shared<S>) {
-    waits::mark_worker(shared.id());
+    waits::mark_worker(waits::commits_of(shared.id()));
     while let Ok((seq, job)) = jobs.recv() {
         shared.report_commit(seq, Outcome::of_job(job));
     }

@@ -362,7 +362,7 @@ impl<S: StateMachine> Shared<S> {
         timeout: Option<Duration>,
         mut attempt: impl FnMut(T) -> Result<Result<(), SubmitError<T>>, T>,
     ) -> Result<(), SubmitError<T>> {
-        let Ok(_waiting) = waits::wait_for(self.id()) else {
+        let Ok(_waiting) = waits::wait_for_room(self.id()) else {
             return Err(SubmitError::Deadlock(pending));
         };
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
@@ -405,7 +405,7 @@ impl<S: StateMachine> Shared<S> {
         timeout: Option<Duration>,
         mut attempt: impl FnMut(T) -> Result<Result<(), SubmitError<T>>, T>,
     ) -> Result<(), SubmitError<T>> {
-        if waits::wait_for(self.id()).is_err() {
+        if waits::wait_for_room(self.id()).is_err() {
             return Err(SubmitError::Deadlock(pending));
         }
         let mut deadline = timeout
@@ -432,7 +432,7 @@ impl<S: StateMachine> Shared<S> {
             }
             message = Some(pending);
             let queue = self.id();
-            waits::note_pending(move || waits::wait_for(queue));
+            waits::note_pending(move || waits::wait_for_room(queue));
             Poll::Pending
         })
         .await

@@ -163,9 +163,20 @@ pub(crate) fn unmark_worker(queue: QueueId) {
     with_served(|served| served.remove(queue));
 }
 
-/// Whether the current thread is the worker of `queue`.
+/// The node of `queue`'s commit threads in the graph: apart from its worker's, because
+/// outputs and the worker's end wait for commits, but room does not. (A queue's id is the
+/// address of its shared part, never odd.)
+pub(crate) fn commits_of(queue: QueueId) -> QueueId {
+    queue | 1
+}
+
+/// Whether the current thread is the worker of `queue`, or one of its commit threads.
 pub(crate) fn is_worker(queue: QueueId) -> bool {
-    with_served(|served| served.as_slice().contains(&queue)).unwrap_or(false)
+    let mine = |served: &mut Served| {
+        let served = served.as_slice();
+        served.contains(&queue) || served.contains(&commits_of(queue))
+    };
+    with_served(mine).unwrap_or(false)
 }
 
 /// Whether the current thread is a queue's worker.
@@ -199,18 +210,28 @@ impl Waiting {
     }
 }
 
-/// Records that the current thread is about to wait for `target`'s worker, or refuses if that
-/// wait would close a cycle.
+/// Records that the current thread is about to wait for `target`'s worker and its commits
+/// (an output, the queue's end, quiet), or refuses if that wait would close a cycle.
 ///
 /// A worker can wait on more than one queue at once (a wait nested in user code that runs
 /// while it waits, such as `on_evict`), so the walk follows every edge out of each queue.
 pub(crate) fn wait_for(target: QueueId) -> Result<Waiting, WouldDeadlock> {
+    wait_for_nodes(&[target, commits_of(target)])
+}
+
+/// Records that the current thread is about to wait for room in `target`, which its worker
+/// makes whatever its commit threads do; or refuses if that wait would close a cycle.
+pub(crate) fn wait_for_room(target: QueueId) -> Result<Waiting, WouldDeadlock> {
+    wait_for_nodes(&[target])
+}
+
+fn wait_for_nodes(targets: &[QueueId]) -> Result<Waiting, WouldDeadlock> {
     let mine = with_served(|served| served.as_slice().to_vec()).unwrap_or_default();
     if mine.is_empty() {
         return Ok(Waiting::none());
     }
     let mut graph = GRAPH.lock();
-    let mut frontier = vec![target];
+    let mut frontier = targets.to_vec();
     let mut seen = Vec::new();
     while let Some(queue) = frontier.pop() {
         if mine.contains(&queue) {
@@ -225,12 +246,10 @@ pub(crate) fn wait_for(target: QueueId) -> Result<Waiting, WouldDeadlock> {
     }
     let id = graph.next_id;
     graph.next_id += 1;
-    let edges = mine.into_iter().map(|from| Edge {
-        id,
-        from,
-        to: target,
-    });
-    graph.edges.extend(edges);
+    for from in mine {
+        let edges = targets.iter().map(|&to| Edge { id, from, to });
+        graph.edges.extend(edges);
+    }
     Ok(Waiting { id })
 }
 

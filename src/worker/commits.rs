@@ -166,6 +166,11 @@ impl<S: StateMachine> Worker<S> {
 
     /// A commit thread's report on the commit numbered `seq`.
     pub(super) fn commit_ended(&mut self, seq: u64, outcome: Outcome) {
+        // A failure poisons as soon as it is known, even while an older commit still runs:
+        // nothing applied after it may reach a caller (found by review).
+        if let Some(message) = self.poisoning(&outcome) {
+            self.poison(message);
+        }
         if let Some(commit) = self.committing.iter_mut().find(|commit| commit.seq == seq) {
             commit.outcome = Some(outcome);
         }
