@@ -1,6 +1,6 @@
-//! From hostile review #3: the defects it found in pipelined group commit (a job's failure poisoned
-//! only in commit order; a job's wait for room was refused as a deadlock), now fixed, and the
-//! stress tests that held.
+//! From hostile review #3: the defects it found in pipelined group commit (a job's failure
+//! poisoned only in commit order; a job's wait for room was refused as a deadlock), now
+//! fixed, and the stress tests that held.
 
 mod support;
 
