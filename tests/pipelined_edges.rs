@@ -1,152 +1,15 @@
-//! From hostile review #3: the defects it found in pipelined group commit (a job's failure
-//! poisoned only in commit order; a job's wait for room was refused as a deadlock), now
-//! fixed, and the stress tests that held.
+//! From hostile review #3 of pipelined group commit: a commit job may wait for room in its
+//! own queue (it was refused as a deadlock), and the stress tests that held: exact accounting
+//! of bulk, single and permit submits racing a close, an owner dropped inside a job, tickets
+//! under eviction, pipelined commit and `shutdown_now`.
 
 mod support;
 
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use singular_queue::{BatchInfo, Commit, ReplyMode, SingularQueue, StateMachine, SubmitError};
-use support::{quiet_panics, within};
-
-/// What `start_commit` does, given the commit's number (from 1).
-type Script = Box<dyn FnMut(u64) -> Commit + Send>;
-
-struct Scripted {
-    applied: Vec<u64>,
-    commits: u64,
-    script: Script,
-}
-
-impl StateMachine for Scripted {
-    type Command = u64;
-    type Output = u64;
-
-    fn apply(&mut self, n: u64) -> u64 {
-        self.applied.push(n);
-        n
-    }
-
-    fn start_commit(&mut self, _: BatchInfo) -> Commit {
-        self.commits += 1;
-        (self.script)(self.commits)
-    }
-}
-
-impl std::fmt::Debug for Scripted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scripted")
-            .field("applied", &self.applied)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Commit 1's job waits for the release; commit 2's job (on a second commit thread) ends as
-/// `second` says, after saying so; every later commit's job succeeds.
-fn first_held_second_job(
-    second: fn() -> Result<(), singular_queue::CommitError>,
-) -> (
-    Scripted,
-    mpsc::Receiver<u64>,
-    mpsc::Receiver<()>,
-    mpsc::Sender<()>,
-) {
-    let (started_tx, started) = mpsc::channel();
-    let (ended_tx, ended) = mpsc::channel();
-    let (release, held) = mpsc::channel::<()>();
-    let mut held = Some(held);
-    let state = Scripted {
-        applied: Vec::new(),
-        commits: 0,
-        script: Box::new(move |n| {
-            let _ = started_tx.send(n);
-            match n {
-                1 => {
-                    let held = held.take().unwrap();
-                    Commit::later(move || {
-                        let _ = held.recv();
-                        Ok(())
-                    })
-                }
-                2 => {
-                    let ended_tx = ended_tx.clone();
-                    Commit::later(move || {
-                        let _ = ended_tx.send(());
-                        second()
-                    })
-                }
-                _ => Commit::later(|| Ok(())),
-            }
-        }),
-    };
-    (state, started, ended, release)
-}
-
-/// Submits commands 3, 4, ... until one is refused as closed, for at most `limit`; returns
-/// whether one was refused.
-fn closes_within(queue: &SingularQueue<Scripted>, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    let mut n = 3;
-    while Instant::now() < deadline {
-        match queue.tell(n) {
-            Err(SubmitError::Closed(_)) => return true,
-            Err(other) => panic!("unexpected {other:?}"),
-            Ok(()) => n += 1,
-        }
-        std::thread::yield_now();
-    }
-    false
-}
-
-fn commit_job_failure_poisons_at_once(second: fn() -> Result<(), singular_queue::CommitError>) {
-    let (state, started, ended, release) = first_held_second_job(second);
-    let queue = SingularQueue::builder(state)
-        .reply_mode(ReplyMode::AfterBatch)
-        .commit_threads(3)
-        .capacity(16)
-        .spawn()
-        .unwrap();
-    let first = queue.submit(1).unwrap();
-    assert_eq!(started.recv(), Ok(1)); // its job now waits on commit thread A
-    let second_ticket = queue.submit(2).unwrap();
-    assert_eq!(started.recv(), Ok(2));
-    ended.recv().unwrap(); // commit 2's job is failing, on commit thread B, while 1's runs
-    // The failure is known (its report is on the way to the worker): the queue must close
-    // soon, as it does when start_commit itself fails or panics. It stays open, applying and
-    // committing, for as long as the older commit's job runs.
-    let closed = closes_within(&queue, Duration::from_secs(3));
-    release.send(()).unwrap();
-    let _ = first.wait();
-    let _ = second_ticket.wait();
-    let stats = queue.stats();
-    let _ = queue.shutdown();
-    assert!(
-        closed,
-        "a commit job failed under OnCommitError::Stop while an older commit ran: the queue \
-         stayed open for 3 s and applied {} more commands",
-        stats.applied - 2
-    );
-}
-
-/// `da9b8e5` made a commit that fails at once on the worker poison at once; a `Commit::later`
-/// job that fails on a commit thread while an older commit's job runs still poisons only when
-/// the older job ends (worker/commits.rs `commit_ended` only records the outcome).
-#[test]
-fn a_commit_job_that_fails_while_an_older_job_runs_closes_the_queue_at_once() {
-    within(Duration::from_secs(20), || {
-        commit_job_failure_poisons_at_once(|| Err("disk gone".into()));
-    });
-}
-
-/// The same with a job that panics.
-#[test]
-fn a_commit_job_that_panics_while_an_older_job_runs_closes_the_queue_at_once() {
-    quiet_panics();
-    within(Duration::from_secs(20), || {
-        commit_job_failure_poisons_at_once(|| panic!("job blew up"));
-    });
-}
+use support::within;
 
 /// Counts every command applied.
 #[derive(Debug, Default)]
