@@ -394,15 +394,33 @@ fn serve_raw_std(
     }
 }
 
-impl Server for RawStdSync {
+/// The sending end of either std channel.
+trait StdSender: Send + Sync {
+    fn send_value(&self, x: u64);
+}
+
+impl StdSender for std::sync::mpsc::SyncSender<u64> {
+    fn send_value(&self, x: u64) {
+        self.send(x).expect("open");
+    }
+}
+
+impl StdSender for std::sync::mpsc::Sender<u64> {
+    fn send_value(&self, x: u64) {
+        self.send(x).expect("open");
+    }
+}
+
+/// `RawStdSync` and `RawStdList`.
+impl<Tx: StdSender> Server for Channel<(Tx, flume::Receiver<()>)> {
     fn call(&self, _: u64) -> u64 {
         unreachable!("the raw std channel has no replies")
     }
     fn tell(&self, x: u64) {
-        self.tx().0.send(x).expect("open");
+        self.tx().0.send_value(x);
     }
     fn flush(&self) {
-        self.tx().0.send(FLUSH).expect("open");
+        self.tx().0.send_value(FLUSH);
         self.tx().1.recv().expect("acknowledged");
     }
 }
@@ -427,19 +445,6 @@ impl Server for RawRing {
         while !self.tx().is_empty() {
             thread::yield_now();
         }
-    }
-}
-
-impl Server for RawStdList {
-    fn call(&self, _: u64) -> u64 {
-        unreachable!("the raw std channel has no replies")
-    }
-    fn tell(&self, x: u64) {
-        self.tx().0.send(x).expect("open");
-    }
-    fn flush(&self) {
-        self.tx().0.send(FLUSH).expect("open");
-        self.tx().1.recv().expect("acknowledged");
     }
 }
 

@@ -9,7 +9,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use singular_queue::{
-    BatchInfo, Commit, CommitError, ReplyMode, SingularQueue, StateMachine, SubmitError, WaitError,
+    BatchInfo, Commit, CommitError, DEFAULT_CAPACITY, ReplyMode, SingularQueue, StateMachine,
+    SubmitError, WaitError,
 };
 use support::{quiet_panics, within};
 
@@ -83,6 +84,16 @@ fn first_held_then(
     (state, started, release)
 }
 
+/// A queue of `capacity` whose outputs wait for their commits, with three commit threads.
+fn spawn_pipelined(state: Scripted, capacity: usize) -> SingularQueue<Scripted> {
+    SingularQueue::builder(state)
+        .reply_mode(ReplyMode::AfterBatch)
+        .commit_threads(3)
+        .capacity(capacity)
+        .spawn()
+        .unwrap()
+}
+
 /// A hook panic poisons the state (`try_on_batch_end`'s and `start_commit`'s docs; the
 /// design's "Hook panics always poison"): the queue closes and nothing more is applied.
 /// With commit threads to spare, a `start_commit` that panics while an older commit's job
@@ -93,11 +104,7 @@ fn a_command_submitted_after_start_commit_panicked_is_never_applied() {
     quiet_panics();
     within(Duration::from_secs(20), || {
         let (state, started, release) = first_held_then(|| panic!("start_commit blew up"));
-        let queue = SingularQueue::builder(state)
-            .reply_mode(ReplyMode::AfterBatch)
-            .commit_threads(3)
-            .spawn()
-            .unwrap();
+        let queue = spawn_pipelined(state, DEFAULT_CAPACITY);
         let first = queue.submit(1).unwrap();
         assert_eq!(started.recv(), Ok(1)); // its job now waits
         let second = queue.submit(2).unwrap();
@@ -123,11 +130,7 @@ fn a_command_submitted_after_start_commit_panicked_is_never_applied() {
 fn a_command_submitted_after_a_failed_commit_under_stop_is_never_applied() {
     within(Duration::from_secs(20), || {
         let (state, started, release) = first_held_then(|| Commit::done(Err("disk gone".into())));
-        let queue = SingularQueue::builder(state)
-            .reply_mode(ReplyMode::AfterBatch)
-            .commit_threads(3)
-            .spawn()
-            .unwrap();
+        let queue = spawn_pipelined(state, DEFAULT_CAPACITY);
         let first = queue.submit(1).unwrap();
         assert_eq!(started.recv(), Ok(1));
         let second = queue.submit(2).unwrap();
@@ -178,12 +181,7 @@ fn commit_job_failure_poisons_at_once(job: fn() -> Result<(), CommitError>) {
             job()
         })
     });
-    let queue = SingularQueue::builder(state)
-        .reply_mode(ReplyMode::AfterBatch)
-        .commit_threads(3)
-        .capacity(16)
-        .spawn()
-        .unwrap();
+    let queue = spawn_pipelined(state, 16);
     let first = queue.submit(1).unwrap();
     assert_eq!(started.recv(), Ok(1)); // its job now waits
     let second = queue.submit(2).unwrap();
