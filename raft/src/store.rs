@@ -1,0 +1,275 @@
+//! The node's disk: the Raft log, the vote, the committed mark and the current snapshot, in
+//! one redb database.
+//!
+//! Every change is one redb write transaction, and redb's commit (with its default
+//! `Durability::Immediate`) returns only once the transaction is on disk, atomically: a crash
+//! leaves either all of it or none. So openraft hears that the vote or an entry is durable
+//! only after the `fsync` that made it so. redb's IO is blocking; it runs on tokio's blocking
+//! threads, one call at a time, as openraft serialises every write to the log store.
+
+use std::fmt::Debug;
+use std::io;
+use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{
+    BasicNode, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftLogId, SnapshotMeta, StorageError,
+    Vote,
+};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{NodeId, Replicated, TypeConfig};
+
+type Entry<S> = openraft::Entry<TypeConfig<S>>;
+type Meta = SnapshotMeta<NodeId, BasicNode>;
+
+/// Log entries by index, encoded with postcard.
+const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
+/// Single values by name, encoded with postcard.
+const VALUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("values");
+
+const VOTE: &str = "vote";
+const COMMITTED: &str = "committed";
+const PURGED: &str = "last-purged";
+const SNAPSHOT_META: &str = "snapshot-meta";
+const SNAPSHOT: &str = "snapshot";
+
+/// A node's durable store; clones share the database.
+pub(crate) struct Store<S> {
+    db: Arc<Database>,
+    _state: PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for Store<S> {
+    fn clone(&self) -> Self {
+        Self {
+            db: Arc::clone(&self.db),
+            _state: PhantomData,
+        }
+    }
+}
+
+impl<S: Replicated> Store<S> {
+    /// Opens (or creates) the database at `path`.
+    pub(crate) fn open(path: &Path) -> io::Result<Self> {
+        let db = Database::create(path).map_err(io::Error::other)?;
+        let txn = db.begin_write().map_err(io::Error::other)?;
+        txn.open_table(LOG).map_err(io::Error::other)?;
+        txn.open_table(VALUES).map_err(io::Error::other)?;
+        txn.commit().map_err(io::Error::other)?;
+        Ok(Self {
+            db: Arc::new(db),
+            _state: PhantomData,
+        })
+    }
+
+    /// The current snapshot's metadata and bytes, if one was saved.
+    pub(crate) async fn snapshot(&self) -> io::Result<Option<(Meta, Vec<u8>)>> {
+        self.read(|db| {
+            let meta = value::<Meta>(db, SNAPSHOT_META)?;
+            let bytes = value::<Vec<u8>>(db, SNAPSHOT)?;
+            Ok(meta.zip(bytes))
+        })
+        .await
+    }
+
+    /// Saves a snapshot as the current one, replacing the last.
+    pub(crate) async fn save_snapshot(&self, meta: Meta, bytes: Vec<u8>) -> io::Result<()> {
+        self.write(move |txn| {
+            put(txn, SNAPSHOT_META, &meta)?;
+            put(txn, SNAPSHOT, &bytes)
+        })
+        .await
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let db = Arc::clone(&self.db);
+        blocking(move || f(&db)).await
+    }
+
+    /// Runs `f` in one write transaction and commits it durably.
+    async fn write(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> io::Result<()> + Send + 'static,
+    ) -> io::Result<()> {
+        let db = Arc::clone(&self.db);
+        blocking(move || {
+            let txn = db.begin_write().map_err(io::Error::other)?;
+            f(&txn)?;
+            txn.commit().map_err(io::Error::other)
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|panic| Err(io::Error::other(panic)))
+}
+
+fn value<T: DeserializeOwned>(db: &Database, name: &str) -> io::Result<Option<T>> {
+    let txn = db.begin_read().map_err(io::Error::other)?;
+    let table = txn.open_table(VALUES).map_err(io::Error::other)?;
+    match table.get(name).map_err(io::Error::other)? {
+        Some(bytes) => decode(bytes.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn put<T: Serialize>(txn: &WriteTransaction, name: &str, value: &T) -> io::Result<()> {
+    let bytes = postcard::to_stdvec(value).map_err(io::Error::other)?;
+    let mut table = txn.open_table(VALUES).map_err(io::Error::other)?;
+    table
+        .insert(name, bytes.as_slice())
+        .map_err(io::Error::other)?;
+    Ok(())
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    postcard::from_bytes(bytes).map_err(io::Error::other)
+}
+
+fn storage_error(
+    subject: ErrorSubject<NodeId>,
+    verb: ErrorVerb,
+) -> impl Fn(io::Error) -> StorageError<NodeId> {
+    move |e| StorageError::from_io_error(subject.clone(), verb, e)
+}
+
+impl<S: Replicated> RaftLogReader<TypeConfig<S>> for Store<S> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<S>>, StorageError<NodeId>> {
+        let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
+        self.read(move |db| {
+            let txn = db.begin_read().map_err(io::Error::other)?;
+            let table = txn.open_table(LOG).map_err(io::Error::other)?;
+            let range = table.range::<u64>(bounds).map_err(io::Error::other)?;
+            range
+                .map(|item| decode(item.map_err(io::Error::other)?.1.value()))
+                .collect()
+        })
+        .await
+        .map_err(storage_error(ErrorSubject::Logs, ErrorVerb::Read))
+    }
+}
+
+impl<S: Replicated> RaftLogStorage<TypeConfig<S>> for Store<S> {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig<S>>, StorageError<NodeId>> {
+        self.read(|db| {
+            let purged = value::<LogId<NodeId>>(db, PURGED)?;
+            let txn = db.begin_read().map_err(io::Error::other)?;
+            let table = txn.open_table(LOG).map_err(io::Error::other)?;
+            let last = match table.last().map_err(io::Error::other)? {
+                Some((_, bytes)) => Some(*decode::<Entry<S>>(bytes.value())?.get_log_id()),
+                None => purged,
+            };
+            Ok(LogState {
+                last_purged_log_id: purged,
+                last_log_id: last,
+            })
+        })
+        .await
+        .map_err(storage_error(ErrorSubject::Logs, ErrorVerb::Read))
+    }
+
+    async fn get_log_reader(&mut self) -> Self {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let vote = *vote;
+        self.write(move |txn| put(txn, VOTE, &vote))
+            .await
+            .map_err(storage_error(ErrorSubject::Vote, ErrorVerb::Write))
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+        self.read(|db| value(db, VOTE))
+            .await
+            .map_err(storage_error(ErrorSubject::Vote, ErrorVerb::Read))
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        self.write(move |txn| put(txn, COMMITTED, &committed))
+            .await
+            .map_err(storage_error(ErrorSubject::Store, ErrorVerb::Write))
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        self.read(|db| Ok(value::<Option<LogId<NodeId>>>(db, COMMITTED)?.flatten()))
+            .await
+            .map_err(storage_error(ErrorSubject::Store, ErrorVerb::Read))
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig<S>>,
+    ) -> Result<(), StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<S>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<_> = entries.into_iter().collect();
+        let written = self
+            .write(move |txn| {
+                let mut table = txn.open_table(LOG).map_err(io::Error::other)?;
+                for entry in &entries {
+                    let bytes = postcard::to_stdvec(entry).map_err(io::Error::other)?;
+                    table
+                        .insert(entry.get_log_id().index, bytes.as_slice())
+                        .map_err(io::Error::other)?;
+                }
+                Ok(())
+            })
+            .await;
+        // The commit returned: the entries are on disk (or the write failed, and openraft
+        // hears that instead).
+        let report = written
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()));
+        callback.log_io_completed(report);
+        written.map_err(storage_error(ErrorSubject::Logs, ErrorVerb::Write))
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.write(move |txn| remove(txn, (Bound::Included(log_id.index), Bound::Unbounded)))
+            .await
+            .map_err(storage_error(ErrorSubject::Logs, ErrorVerb::Delete))
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.write(move |txn| {
+            put(txn, PURGED, &log_id)?;
+            remove(txn, (Bound::Unbounded, Bound::Included(log_id.index)))
+        })
+        .await
+        .map_err(storage_error(ErrorSubject::Logs, ErrorVerb::Delete))
+    }
+}
+
+fn remove(txn: &WriteTransaction, range: (Bound<u64>, Bound<u64>)) -> io::Result<()> {
+    let mut table = txn.open_table(LOG).map_err(io::Error::other)?;
+    table
+        .retain_in::<u64, _>(range, |_, _| false)
+        .map_err(io::Error::other)
+}
