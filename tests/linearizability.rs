@@ -3,45 +3,22 @@
 //! Wing & Gong search (with Lowe's memoisation) must find, for every key, an order of the
 //! operations that respects real time and explains every result.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::thread;
 use std::time::Instant;
 
 use singular_queue::{SingularQueue, StateMachine};
 
+#[path = "support/linearizable.rs"]
+mod linearizable;
+
+use linearizable::{Event, Op, Output, history, linearizable, step};
+
 const THREADS: usize = 6;
 const OPS_PER_THREAD: usize = 120;
 const KEYS: u64 = 12;
 const RUNS: usize = 10;
-
-/// One operation on one key's register.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
-    Get,
-    Set(u64),
-    /// Sets `new` if the value is `expected`.
-    Cas {
-        expected: Option<u64>,
-        new: u64,
-    },
-    Delete,
-}
-
-/// What an operation returned: the value before it (`Get`: the value), and for `Cas`,
-/// whether it swapped.
-type Output = (Option<u64>, bool);
-
-/// The sequential specification of one key: applies `op` to `value`.
-fn step(value: Option<u64>, op: Op) -> (Option<u64>, Output) {
-    match op {
-        Op::Get => (value, (value, false)),
-        Op::Set(new) => (Some(new), (value, true)),
-        Op::Cas { expected, new } if value == expected => (Some(new), (value, true)),
-        Op::Cas { .. } => (value, (value, false)),
-        Op::Delete => (None, (value, value.is_some())),
-    }
-}
 
 /// The key-value store under test: the same specification, for every key.
 #[derive(Default)]
@@ -59,50 +36,6 @@ impl StateMachine for Kv {
         };
         output
     }
-}
-
-/// An operation as a client saw it: invoked at `start`, returned `output` at `end`.
-#[derive(Clone, Copy, Debug)]
-struct Event {
-    op: Op,
-    output: Output,
-    start: Instant,
-    end: Instant,
-}
-
-/// Whether some order of `history` respects real time (an operation that returned before
-/// another was invoked comes first) and explains every output, starting from `initial`.
-fn linearizable(history: &[Event], initial: Option<u64>) -> bool {
-    assert!(
-        history.len() <= 128,
-        "the search tracks done operations in a u128"
-    );
-    let mut failed = HashSet::new();
-    search(history, 0, initial, &mut failed)
-}
-
-fn search(
-    history: &[Event],
-    done: u128,
-    value: Option<u64>,
-    failed: &mut HashSet<(u128, Option<u64>)>,
-) -> bool {
-    let pending = || (0..history.len()).filter(move |&i| done & (1 << i) == 0);
-    let Some(first_end) = pending().map(|i| history[i].end).min() else {
-        return true;
-    };
-    if failed.contains(&(done, value)) {
-        return false;
-    }
-    // Any pending operation invoked before every pending one returned may go next.
-    for i in pending().filter(|&i| history[i].start <= first_end) {
-        let (next, output) = step(value, history[i].op);
-        if output == history[i].output && search(history, done | (1 << i), next, failed) {
-            return true;
-        }
-    }
-    failed.insert((done, value));
-    false
 }
 
 /// Runs the workload once and returns each key's history.
@@ -175,21 +108,6 @@ fn every_run_of_concurrent_calls_is_linearizable() {
     }
     println!("{RUNS} runs, {checked} operations, every key's history linearizable");
     assert_eq!(checked, RUNS * THREADS * OPS_PER_THREAD);
-}
-
-/// Builds a history from `(op, output, start, end)` with times in ticks from a common origin.
-fn history(events: &[(Op, Output, u32, u32)]) -> Vec<Event> {
-    let origin = Instant::now();
-    let at = |tick: u32| origin + std::time::Duration::from_micros(u64::from(tick));
-    events
-        .iter()
-        .map(|&(op, output, start, end)| Event {
-            op,
-            output,
-            start: at(start),
-            end: at(end),
-        })
-        .collect()
 }
 
 #[test]

@@ -1,0 +1,96 @@
+//! A linearizability checker for histories of a register per key (get / set /
+//! compare-and-set / delete): a Wing & Gong search with Lowe's memoisation. Shared by
+//! `tests/linearizability.rs` and the replicated crate's failover test
+//! (`raft/tests/linearizable_reads.rs`), which include it by path.
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// One operation on one key's register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    Get,
+    Set(u64),
+    /// Sets `new` if the value is `expected`.
+    Cas {
+        expected: Option<u64>,
+        new: u64,
+    },
+    Delete,
+}
+
+/// What an operation returned: the value before it (`Get`: the value), and for `Cas`,
+/// whether it swapped.
+pub(crate) type Output = (Option<u64>, bool);
+
+/// The sequential specification of one key: applies `op` to `value`.
+pub(crate) fn step(value: Option<u64>, op: Op) -> (Option<u64>, Output) {
+    match op {
+        Op::Get => (value, (value, false)),
+        Op::Set(new) => (Some(new), (value, true)),
+        Op::Cas { expected, new } if value == expected => (Some(new), (value, true)),
+        Op::Cas { .. } => (value, (value, false)),
+        Op::Delete => (None, (value, value.is_some())),
+    }
+}
+
+/// An operation as a client saw it: invoked at `start`, returned `output` at `end`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Event {
+    pub(crate) op: Op,
+    pub(crate) output: Output,
+    pub(crate) start: Instant,
+    pub(crate) end: Instant,
+}
+
+/// Whether some order of `history` respects real time (an operation that returned before
+/// another was invoked comes first) and explains every output, starting from `initial`.
+pub(crate) fn linearizable(history: &[Event], initial: Option<u64>) -> bool {
+    assert!(
+        history.len() <= 128,
+        "the search tracks done operations in a u128"
+    );
+    let mut failed = HashSet::new();
+    search(history, 0, initial, &mut failed)
+}
+
+fn search(
+    history: &[Event],
+    done: u128,
+    value: Option<u64>,
+    failed: &mut HashSet<(u128, Option<u64>)>,
+) -> bool {
+    let pending = || (0..history.len()).filter(move |&i| done & (1 << i) == 0);
+    let Some(first_end) = pending().map(|i| history[i].end).min() else {
+        return true;
+    };
+    if failed.contains(&(done, value)) {
+        return false;
+    }
+    // Any pending operation invoked before every pending one returned may go next.
+    for i in pending().filter(|&i| history[i].start <= first_end) {
+        let (next, output) = step(value, history[i].op);
+        if output == history[i].output && search(history, done | (1 << i), next, failed) {
+            return true;
+        }
+    }
+    failed.insert((done, value));
+    false
+}
+
+/// Builds a history from `(op, output, start, end)` with times in ticks from a common origin.
+pub(crate) fn history(events: &[(Op, Output, u32, u32)]) -> Vec<Event> {
+    let origin = Instant::now();
+    let at = |tick: u32| origin + std::time::Duration::from_micros(u64::from(tick));
+    events
+        .iter()
+        .map(|&(op, output, start, end)| Event {
+            op,
+            output,
+            start: at(start),
+            end: at(end),
+        })
+        .collect()
+}
