@@ -101,11 +101,6 @@ impl<S: Replicated> Applier<S> {
         })
     }
 
-    /// The user's state.
-    pub(crate) fn into_state(self) -> S {
-        self.state
-    }
-
     fn image(&self) -> Image {
         let layout = LayoutRef {
             sessions: &self.sessions,

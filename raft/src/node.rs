@@ -12,7 +12,7 @@ use singular_queue::{Handle, SingularQueue};
 
 use crate::applier::{Applier, Op, Read};
 use crate::state_machine::{QueueMachine, install};
-use crate::store::Store;
+use crate::store::{Released, Store};
 use crate::{NodeId, ReadError, Replicated, Request, Response, TypeConfig, WriteError};
 
 /// One member of a replicated cluster: openraft for consensus, a [`SingularQueue`] whose
@@ -23,6 +23,8 @@ pub struct Node<S: Replicated> {
     id: NodeId,
     raft: Raft<TypeConfig<S>>,
     queue: SingularQueue<Applier<S>>,
+    /// Completes once openraft's tasks have let go of the database.
+    released: tokio::sync::Mutex<Option<Released>>,
 }
 
 impl<S: Replicated> Node<S> {
@@ -50,7 +52,7 @@ impl<S: Replicated> Node<S> {
     {
         let path = dir.as_ref().join("raft.redb");
         std::fs::create_dir_all(dir.as_ref())?;
-        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+        let (store, released) = tokio::task::spawn_blocking(move || Store::open(&path))
             .await
             .map_err(io::Error::other)??;
         let queue = SingularQueue::builder(Applier::new(initial))
@@ -66,7 +68,12 @@ impl<S: Replicated> Node<S> {
         let raft = Raft::new(id, config, network, store, machine)
             .await
             .map_err(io::Error::other)?;
-        Ok(Self { id, raft, queue })
+        Ok(Self {
+            id,
+            raft,
+            queue,
+            released: tokio::sync::Mutex::new(Some(released)),
+        })
     }
 
     /// Makes a new cluster of `members` (id and address); call it once, on one node.
@@ -190,18 +197,24 @@ impl<S: Replicated> Node<S> {
         &self.raft
     }
 
-    /// Stops the node: openraft first, then the queue, which applies what it was given.
-    /// Returns the state machine as it stands.
+    /// Stops the node: openraft first, then the queue, which applies what it was given. Once
+    /// this returns, the node's files are closed, and a new node can start on its directory.
+    /// Calls on a stopped node fail with [`WriteError::Stopped`] or [`ReadError::Stopped`].
+    /// Stopping twice is stopping once.
     ///
     /// # Errors
     ///
-    /// When the state machine was poisoned by a panic.
-    pub async fn shutdown(self) -> io::Result<S> {
-        let _ = self.raft.shutdown().await;
-        match self.queue.shutdown_async().await {
-            Ok(applier) => Ok(applier.into_state()),
-            Err(poisoned) => Err(io::Error::other(poisoned.to_string())),
+    /// When openraft's core task panicked.
+    pub async fn shutdown(&self) -> io::Result<()> {
+        let stopped = self.raft.shutdown().await.map_err(io::Error::other);
+        self.queue.close();
+        self.queue.closed().await;
+        if let Some(released) = self.released.lock().await.take() {
+            // Every task that held the database has ended once openraft has stopped; the
+            // sender cannot be dropped without sending.
+            let _ = released.await;
         }
+        stopped
     }
 
     fn handle(&self) -> &Handle<Applier<S>> {

@@ -22,6 +22,7 @@ use openraft::{
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
 
 use crate::{NodeId, Replicated, TypeConfig};
 
@@ -41,9 +42,39 @@ const SNAPSHOT: &str = "snapshot";
 
 /// A node's durable store; clones share the database.
 pub(crate) struct Store<S> {
-    db: Arc<Database>,
+    db: Arc<Db>,
     _state: PhantomData<fn() -> S>,
 }
+
+/// The database, and who to tell when its last user lets go of it (then the file can be
+/// opened again, by a restarted node).
+struct Db {
+    db: Database,
+    /// Declared after `db`, so dropped after it: it tells once the file is closed.
+    _released: OnDrop,
+}
+
+/// Sends when dropped.
+struct OnDrop(Option<oneshot::Sender<()>>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        if let Some(released) = self.0.take() {
+            let _ = released.send(());
+        }
+    }
+}
+
+impl std::ops::Deref for Db {
+    type Target = Database;
+
+    fn deref(&self) -> &Database {
+        &self.db
+    }
+}
+
+/// Completes once every clone of a [`Store`] is gone and its database is closed.
+pub(crate) type Released = oneshot::Receiver<()>;
 
 impl<S> Clone for Store<S> {
     fn clone(&self) -> Self {
@@ -56,16 +87,22 @@ impl<S> Clone for Store<S> {
 
 impl<S: Replicated> Store<S> {
     /// Opens (or creates) the database at `path`.
-    pub(crate) fn open(path: &Path) -> io::Result<Self> {
+    pub(crate) fn open(path: &Path) -> io::Result<(Self, Released)> {
         let db = Database::create(path).map_err(io::Error::other)?;
         let txn = db.begin_write().map_err(io::Error::other)?;
         txn.open_table(LOG).map_err(io::Error::other)?;
         txn.open_table(VALUES).map_err(io::Error::other)?;
         txn.commit().map_err(io::Error::other)?;
-        Ok(Self {
+        let (released, on_release) = oneshot::channel();
+        let db = Db {
+            db,
+            _released: OnDrop(Some(released)),
+        };
+        let store = Self {
             db: Arc::new(db),
             _state: PhantomData,
-        })
+        };
+        Ok((store, on_release))
     }
 
     /// The current snapshot's metadata and bytes, if one was saved.
@@ -92,7 +129,7 @@ impl<S: Replicated> Store<S> {
         f: impl FnOnce(&Database) -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
         let db = Arc::clone(&self.db);
-        blocking(move || f(&db)).await
+        blocking(move || f(&db.db)).await
     }
 
     /// Runs `f` in one write transaction and commits it durably.

@@ -108,7 +108,9 @@ async fn a_leader_crash_loses_no_acknowledged_write_and_applies_none_twice() {
     for client in clients {
         acknowledged.push(client.await.unwrap());
     }
-    println!("acknowledged per client: {acknowledged:?}");
+    let retries = cluster.retries.load(Ordering::Relaxed);
+    println!("acknowledged per client: {acknowledged:?}; {retries} retried attempts");
+    assert!(retries > 0, "the crash sent clients to retry");
     let states = cluster.settled_states().await;
     assert_eq!(states.len(), 3);
     for state in states.values() {

@@ -110,6 +110,8 @@ pub struct Cluster {
     config: Config,
     nodes: Mutex<BTreeMap<NodeId, Arc<Node<Kv>>>>,
     pub ids: Vec<NodeId>,
+    /// Write attempts that failed or timed out and were retried.
+    pub retries: AtomicU64,
 }
 
 impl Cluster {
@@ -121,6 +123,7 @@ impl Cluster {
             config,
             nodes: Mutex::new(BTreeMap::new()),
             ids: (1..=n).collect(),
+            retries: AtomicU64::new(0),
         };
         for &id in &cluster.ids {
             cluster.restart(id).await;
@@ -152,8 +155,7 @@ impl Cluster {
     pub async fn crash(&self, id: NodeId) {
         self.router.remove(id);
         let node = self.nodes.lock().await.remove(&id).expect("the node is up");
-        // Clients may still hold the node for a moment; its queue stops with the last one.
-        node.raft().shutdown().await.unwrap();
+        node.shutdown().await.unwrap();
     }
 
     pub async fn node(&self, id: NodeId) -> Arc<Node<Kv>> {
@@ -206,6 +208,7 @@ impl Cluster {
                 Ok(Err(error)) => hint = error.leader().filter(|&leader| leader != node.id()),
                 Err(_elapsed) => {}
             }
+            self.retries.fetch_add(1, Ordering::Relaxed);
             if hint.is_none() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
