@@ -209,11 +209,15 @@ impl Cluster {
                 Err(_elapsed) => {}
             }
             self.retries.fetch_add(1, Ordering::Relaxed);
-            if hint.is_none() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            back_off(hint).await;
         }
         unreachable!()
+    }
+
+    /// The `n`th live node, counting round.
+    async fn nth(&self, n: usize) -> Arc<Node<Kv>> {
+        let nodes = self.nodes.lock().await;
+        Arc::clone(nodes.values().nth(n % nodes.len()).unwrap())
     }
 
     /// The hinted node if it is live; else a live node, preferring the leader; `turn`
@@ -242,16 +246,18 @@ impl Cluster {
                 tokio::time::Instant::now() < deadline,
                 "no node could read {key}"
             );
-            let node = self.pick(hint.take(), turn).await;
+            // The first try goes to any node, leader or not: only the leader may answer.
+            let node = match turn {
+                0 => self.nth(key as usize).await,
+                _ => self.pick(hint.take(), turn).await,
+            };
             let read = node.read(move |kv: &Kv| kv.registers.get(&key).copied());
             match tokio::time::timeout(Duration::from_secs(1), read).await {
                 Ok(Ok(value)) => return value,
                 Ok(Err(error)) => hint = error.leader().filter(|&leader| leader != node.id()),
                 Err(_elapsed) => {}
             }
-            if hint.is_none() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            back_off(hint).await;
         }
         unreachable!()
     }
@@ -280,6 +286,13 @@ impl Cluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A client's pause before its next try: short when a node named the leader, longer while
+/// no leader is known (an election takes a few hundred milliseconds).
+async fn back_off(hint: Option<NodeId>) {
+    let pause = if hint.is_some() { 5 } else { 20 };
+    tokio::time::sleep(Duration::from_millis(pause)).await;
 }
 
 type Metrics = tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, openraft::BasicNode>>;
