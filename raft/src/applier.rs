@@ -199,3 +199,123 @@ impl<S: Replicated> fmt::Debug for Op<S> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload, LogId};
+
+    use super::*;
+    use crate::Session;
+
+    /// Appends numbers to a list; answers with its length.
+    #[derive(Default, Serialize, Deserialize)]
+    struct List(Vec<u64>);
+
+    impl StateMachine for List {
+        type Command = u64;
+        type Output = usize;
+        fn apply(&mut self, n: u64) -> usize {
+            self.0.push(n);
+            self.0.len()
+        }
+    }
+
+    impl Replicated for List {
+        fn snapshot(&self) -> Vec<u8> {
+            postcard::to_stdvec(self).unwrap()
+        }
+        fn restore(bytes: &[u8]) -> Result<Self, SnapshotError> {
+            Ok(postcard::from_bytes(bytes)?)
+        }
+    }
+
+    fn entry(index: u64, request: Request<u64>) -> Entry<List> {
+        openraft::Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(request),
+        }
+    }
+
+    fn apply(applier: &mut Applier<List>, entries: Vec<Entry<List>>) -> Vec<Response<usize>> {
+        match applier.apply(Op::Apply(entries)) {
+            Done::Applied(responses) => responses,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_retried_request_gets_its_first_output_and_is_not_applied_again() {
+        let mut applier = Applier::new(List::default());
+        let mut session = Session::new(9);
+        let (first, second) = (session.request(10), session.request(20));
+        let responses = apply(
+            &mut applier,
+            vec![
+                entry(1, first.clone()),
+                entry(2, second.clone()),
+                entry(3, second),
+                entry(4, first),
+            ],
+        );
+        assert_eq!(
+            responses,
+            [
+                Response::Applied(1),
+                Response::Applied(2),
+                Response::Repeated(2),
+                Response::Superseded
+            ]
+        );
+        assert_eq!(applier.state.0, [10, 20]);
+        assert_eq!(applier.last_applied.map(|id| id.index), Some(4));
+    }
+
+    #[test]
+    fn sessions_are_independent() {
+        let mut applier = Applier::new(List::default());
+        let (mut a, mut b) = (Session::new(1), Session::new(2));
+        let responses = apply(
+            &mut applier,
+            vec![entry(1, a.request(1)), entry(2, b.request(2))],
+        );
+        assert_eq!(responses, [Response::Applied(1), Response::Applied(2)]);
+    }
+
+    #[test]
+    fn a_snapshot_carries_the_state_the_sessions_and_the_position() {
+        let mut applier = Applier::new(List::default());
+        let mut session = Session::new(5);
+        let request = session.request(7);
+        apply(&mut applier, vec![entry(1, request.clone())]);
+        let Done::Snapshot(image) = applier.apply(Op::Snapshot) else {
+            unreachable!()
+        };
+        let mut restored = Applier::new(List::default());
+        let op = Op::Install {
+            bytes: image.bytes,
+            last_applied: image.last_applied,
+            membership: image.membership,
+        };
+        assert!(matches!(restored.apply(op), Done::Installed(Ok(()))));
+        assert_eq!(restored.state.0, [7]);
+        assert_eq!(restored.last_applied, image.last_applied);
+        // The session came along: the retry is recognised.
+        assert_eq!(
+            apply(&mut restored, vec![entry(2, request)]),
+            [Response::Repeated(1)]
+        );
+        assert_eq!(restored.state.0, [7]);
+    }
+
+    #[test]
+    fn a_snapshot_that_does_not_decode_leaves_the_state_as_it_was() {
+        let mut applier = Applier::new(List(vec![3]));
+        let op = Op::Install {
+            bytes: vec![0xff; 3],
+            last_applied: None,
+            membership: Membership::default(),
+        };
+        assert!(matches!(applier.apply(op), Done::Installed(Err(e)) if e.contains("decode")));
+        assert_eq!(applier.state.0, [3]);
+    }
+}

@@ -112,6 +112,9 @@ pub struct Cluster {
     pub ids: Vec<NodeId>,
     /// Write attempts that failed or timed out and were retried.
     pub retries: AtomicU64,
+    /// The node that answered the last write (0: none yet), where clients try first, as a
+    /// real client remembers its leader.
+    last_answered: AtomicU64,
 }
 
 impl Cluster {
@@ -124,6 +127,7 @@ impl Cluster {
             nodes: Mutex::new(BTreeMap::new()),
             ids: (1..=n).collect(),
             retries: AtomicU64::new(0),
+            last_answered: AtomicU64::new(0),
         };
         for &id in &cluster.ids {
             cluster.restart(id).await;
@@ -195,7 +199,7 @@ impl Cluster {
     /// tries it backs off 20 ms, as a real client would while an election runs.
     pub async fn write(&self, request: Request<Cmd>) -> Output {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let mut hint = None;
+        let mut hint = Some(self.last_answered.load(Ordering::Relaxed));
         for turn in 0.. {
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -204,7 +208,10 @@ impl Cluster {
             let node = self.pick(hint.take(), turn).await;
             let write = node.write(request.clone());
             match tokio::time::timeout(Duration::from_secs(1), write).await {
-                Ok(Ok(output)) => return output,
+                Ok(Ok(output)) => {
+                    self.last_answered.store(node.id(), Ordering::Relaxed);
+                    return output;
+                }
                 Ok(Err(error)) => hint = error.leader().filter(|&leader| leader != node.id()),
                 Err(_elapsed) => {}
             }
