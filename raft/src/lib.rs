@@ -105,15 +105,16 @@
 //! and the three-process example, `replicated_kv`.
 mod applier;
 mod error;
+mod log_store;
 mod node;
 mod replicated;
 mod request;
 mod router;
 mod state_machine;
-mod store;
 mod type_config;
 
 pub use error::{ReadError, WriteError};
+pub use log_store::LogStore;
 pub use node::Node;
 pub use replicated::{Replicated, SnapshotError};
 pub use request::{Request, Response, Session};

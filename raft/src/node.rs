@@ -12,7 +12,7 @@ use singular_queue::{Handle, SingularQueue};
 
 use crate::applier::{Applier, Op, Read};
 use crate::state_machine::{QueueMachine, install};
-use crate::store::{Released, Store};
+use crate::log_store::{LogStore, Released};
 use crate::{NodeId, ReadError, Replicated, Request, Response, TypeConfig, WriteError};
 
 /// One member of a replicated cluster: openraft for consensus, a [`SingularQueue`] whose
@@ -52,7 +52,7 @@ impl<S: Replicated> Node<S> {
     {
         let path = dir.as_ref().join("raft.redb");
         std::fs::create_dir_all(dir.as_ref())?;
-        let (store, released) = tokio::task::spawn_blocking(move || Store::open(&path))
+        let (store, released) = tokio::task::spawn_blocking(move || LogStore::open_tracked(&path))
             .await
             .map_err(io::Error::other)??;
         let queue = SingularQueue::builder(Applier::new(initial))

@@ -13,7 +13,7 @@ use openraft::{
 use singular_queue::{CallError, Handle};
 
 use crate::applier::{Applier, Done, Image, Op};
-use crate::store::Store;
+use crate::log_store::LogStore;
 use crate::{NodeId, Replicated, Response, TypeConfig};
 
 type Entry<S> = openraft::Entry<TypeConfig<S>>;
@@ -22,13 +22,13 @@ type Meta = SnapshotMeta<NodeId, BasicNode>;
 /// The state machine openraft drives: a handle to the queue and the node's store.
 pub(crate) struct QueueMachine<S: Replicated> {
     handle: Handle<Applier<S>>,
-    store: Store<S>,
+    store: LogStore<S>,
     /// Numbers the snapshots this node builds, for their ids.
     built: Arc<AtomicU64>,
 }
 
 impl<S: Replicated> QueueMachine<S> {
-    pub(crate) fn new(handle: Handle<Applier<S>>, store: Store<S>) -> Self {
+    pub(crate) fn new(handle: Handle<Applier<S>>, store: LogStore<S>) -> Self {
         Self {
             handle,
             store,

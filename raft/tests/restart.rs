@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use singular_queue_raft::Session;
+use singular_queue_raft::{Request, Session};
 use support::{Cluster, Cmd, config};
 
 /// Appends 1..=count to `client`'s list, one acknowledged request at a time.
@@ -117,10 +117,11 @@ async fn a_restarted_follower_catches_up_by_snapshot_with_its_sessions() {
         .await
         .unwrap();
     wait_for_leader(&cluster, follower).await;
-    let retry = {
-        let mut replay = Session::new(2);
-        (1..120).for_each(|_| drop(replay.request(())));
-        replay.request(Cmd::Append(2, 120))
+    // Session 2's last request, as its client would retry it.
+    let retry = Request {
+        client: 2,
+        seq: 120,
+        command: Cmd::Append(2, 120),
     };
     assert_eq!(
         cluster.write(retry).await.0,
@@ -169,9 +170,11 @@ async fn the_whole_cluster_restarts_from_its_disks() {
     cluster.leader().await;
     assert_every_node_has(&cluster, &[(7, 100)]).await;
     // The sessions survived too: the last request, retried, is not applied again.
-    let mut replay = Session::new(7);
-    (1..100).for_each(|_| drop(replay.request(())));
-    let retry = replay.request(Cmd::Append(7, 100));
+    let retry = Request {
+        client: 7,
+        seq: 100,
+        command: Cmd::Append(7, 100),
+    };
     assert_eq!(cluster.write(retry).await.0, Some(100));
     append(&cluster, &mut session, 0).await;
     assert_every_node_has(&cluster, &[(7, 100)]).await;

@@ -7,7 +7,7 @@
 //! only after the `fsync` that made it so. redb's IO is blocking; it runs on tokio's blocking
 //! threads, one call at a time, as openraft serialises every write to the log store.
 
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
@@ -40,8 +40,14 @@ const PURGED: &str = "last-purged";
 const SNAPSHOT_META: &str = "snapshot-meta";
 const SNAPSHOT: &str = "snapshot";
 
-/// A node's durable store; clones share the database.
-pub(crate) struct Store<S> {
+/// A node's disk: openraft's log store on one redb file (the log, the vote, the committed
+/// mark), which also keeps the node's current snapshot. [`Node`](crate::Node) opens one for
+/// itself; it is public for those who drive [`openraft::Raft`] with a state machine of their
+/// own, as the benchmark's baseline does. Clones share the file.
+///
+/// Every change is one redb write transaction, durable and atomic when its commit returns;
+/// openraft hears an entry or a vote is saved only after that.
+pub struct LogStore<S> {
     db: Arc<Db>,
     _state: PhantomData<fn() -> S>,
 }
@@ -73,10 +79,16 @@ impl std::ops::Deref for Db {
     }
 }
 
-/// Completes once every clone of a [`Store`] is gone and its database is closed.
+/// Completes once every clone of a [`LogStore`] is gone and its database is closed.
 pub(crate) type Released = oneshot::Receiver<()>;
 
-impl<S> Clone for Store<S> {
+impl<S> fmt::Debug for LogStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogStore").finish_non_exhaustive()
+    }
+}
+
+impl<S> Clone for LogStore<S> {
     fn clone(&self) -> Self {
         Self {
             db: Arc::clone(&self.db),
@@ -85,9 +97,18 @@ impl<S> Clone for Store<S> {
     }
 }
 
-impl<S: Replicated> Store<S> {
-    /// Opens (or creates) the database at `path`.
-    pub(crate) fn open(path: &Path) -> io::Result<(Self, Released)> {
+impl<S: Replicated> LogStore<S> {
+    /// Opens (or creates) the store in the file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be opened as a redb database, or is open already.
+    pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+        Ok(Self::open_tracked(path.as_ref())?.0)
+    }
+
+    /// Opens the store, and tells when every clone of it is gone and the file closed.
+    pub(crate) fn open_tracked(path: &Path) -> io::Result<(Self, Released)> {
         let db = Database::create(path).map_err(io::Error::other)?;
         let txn = db.begin_write().map_err(io::Error::other)?;
         txn.open_table(LOG).map_err(io::Error::other)?;
@@ -184,7 +205,7 @@ fn storage_error(
     move |e| StorageError::from_io_error(subject.clone(), verb, e)
 }
 
-impl<S: Replicated> RaftLogReader<TypeConfig<S>> for Store<S> {
+impl<S: Replicated> RaftLogReader<TypeConfig<S>> for LogStore<S> {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
@@ -203,7 +224,7 @@ impl<S: Replicated> RaftLogReader<TypeConfig<S>> for Store<S> {
     }
 }
 
-impl<S: Replicated> RaftLogStorage<TypeConfig<S>> for Store<S> {
+impl<S: Replicated> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig<S>>, StorageError<NodeId>> {
