@@ -120,3 +120,8 @@ pub use replicated::{Replicated, SnapshotError};
 pub use request::{Request, Response, Session};
 pub use router::{Router, RouterLink, RouterNetwork};
 pub use type_config::{NodeId, TypeConfig};
+
+/// The guide's chapter on replication, its samples compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../book/src/replicated.md")]
+struct ReplicatedChapter;
