@@ -19,7 +19,9 @@ use openraft::{
     BasicNode, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftLogId, SnapshotMeta, StorageError,
     Vote,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
@@ -158,9 +160,21 @@ impl<S: Replicated> LogStore<S> {
         &self,
         f: impl FnOnce(&WriteTransaction) -> io::Result<()> + Send + 'static,
     ) -> io::Result<()> {
+        self.write_with(Durability::Immediate, f).await
+    }
+
+    /// Runs `f` in one write transaction committed with `durability`: `Immediate` is on disk
+    /// when the commit returns; `None` goes to disk atomically with the next `Immediate`
+    /// commit, or is lost in a crash before it.
+    async fn write_with(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&WriteTransaction) -> io::Result<()> + Send + 'static,
+    ) -> io::Result<()> {
         let db = Arc::clone(&self.db);
         blocking(move || {
-            let txn = db.begin_write().map_err(io::Error::other)?;
+            let mut txn = db.begin_write().map_err(io::Error::other)?;
+            txn.set_durability(durability).map_err(io::Error::other)?;
             f(&txn)?;
             txn.commit().map_err(io::Error::other)
         })
@@ -266,7 +280,11 @@ impl<S: Replicated> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError<NodeId>> {
-        self.write(move |txn| put(txn, COMMITTED, &committed))
+        // Without an fsync of its own: a mark lost in a crash only means the restarted node
+        // replays less of its log at once, and learns the rest from the leader. (openraft
+        // asks nothing of this mark, and a stale one is safe: committed entries are never
+        // truncated, and it reaches disk no earlier than the entries it names.)
+        self.write_with(Durability::None, move |txn| put(txn, COMMITTED, &committed))
             .await
             .map_err(storage_error(ErrorSubject::Store, ErrorVerb::Write))
     }
