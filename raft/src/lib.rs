@@ -39,7 +39,7 @@
 //! # A three-node cluster in one process
 //!
 //! [`Router`] is an in-process network for tests (with [`Router::isolate`] and
-//! [`Router::heal`]); the `tcp` module has the real one.
+//! [`Router::heal`]); [`TcpNetwork`], [`serve`] and [`TcpClient`] are the real one.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -111,6 +111,7 @@ mod replicated;
 mod request;
 mod router;
 mod state_machine;
+mod tcp;
 mod type_config;
 
 pub use error::{ReadError, WriteError};
@@ -119,6 +120,7 @@ pub use node::Node;
 pub use replicated::{Replicated, SnapshotError};
 pub use request::{Request, Response, Session};
 pub use router::{Router, RouterLink, RouterNetwork};
+pub use tcp::{Status, TcpClient, TcpLink, TcpNetwork, serve};
 pub use type_config::{NodeId, TypeConfig};
 
 /// The guide's chapter on replication, its samples compiled and run as doctests.

@@ -1,0 +1,447 @@
+//! The real network: openraft's RPCs, and clients' writes, over TCP.
+//!
+//! Each call is one frame each way on a connection, framed by
+//! [`LengthDelimitedCodec`](tokio_util::codec::LengthDelimitedCodec) and encoded with postcard.
+//! A node [`serve`]s its peers and its clients on one port; [`TcpNetwork`] is how a node
+//! reaches its peers, and [`TcpClient`] is how an application writes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, RaftNetwork, RaftNetworkFactory};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::bytes::Bytes;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+use crate::{Node, NodeId, Replicated, Request, TypeConfig, WriteError};
+
+type Rpc<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
+type Connection = Framed<TcpStream, LengthDelimitedCodec>;
+
+/// The largest frame either side accepts: snapshots travel in chunks of openraft's
+/// `snapshot_max_chunk_size` (3 MiB by default), so this leaves room.
+const MAX_FRAME: usize = 64 << 20;
+
+/// How long a client waits for one answer before it tries elsewhere.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// One call: what a peer or a client asks of a node.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+enum Call<S: Replicated> {
+    Append(AppendEntriesRequest<TypeConfig<S>>),
+    Vote(VoteRequest<NodeId>),
+    Snapshot(InstallSnapshotRequest<TypeConfig<S>>),
+    Write(Request<S::Command>),
+    Status,
+}
+
+/// Why a node did not apply a client's request: [`WriteError`] without the request, which
+/// the client still holds.
+#[derive(Serialize, Deserialize)]
+enum Refusal {
+    NotLeader(Option<NodeId>),
+    Superseded,
+    Stopped(String),
+}
+
+/// What a node reports of itself to a [`TcpClient`]: enough to tell a leader and a node that
+/// has caught up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node's id.
+    pub id: NodeId,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+    /// The index of the last log entry it applied.
+    pub last_applied: Option<u64>,
+}
+
+fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    postcard::to_stdvec(value).map_err(io::Error::other)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    postcard::from_bytes(bytes).map_err(io::Error::other)
+}
+
+async fn connect(addr: &str) -> io::Result<Connection> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME)
+        .new_framed(stream))
+}
+
+/// Why a call got no answer.
+enum Failure {
+    /// No connection could be made: nothing was sent.
+    Connect(io::Error),
+    /// The connection broke or timed out during the call: the call may have arrived.
+    Lost(io::Error),
+}
+
+/// One connection to one node, made on first use and again after any failure.
+struct Line {
+    addr: String,
+    connection: Option<Connection>,
+}
+
+impl Line {
+    fn new(addr: String) -> Self {
+        Self {
+            addr,
+            connection: None,
+        }
+    }
+
+    /// Sends `call` and waits up to `timeout` for its answer. After a failure the connection
+    /// is dropped, so that a late answer is never taken for the next call's.
+    async fn call<Q: Serialize, A: DeserializeOwned>(
+        &mut self,
+        call: &Q,
+        timeout: Duration,
+    ) -> Result<A, Failure> {
+        let bytes = encode(call).map_err(Failure::Lost)?;
+        if self.connection.is_none() {
+            let connection = tokio::time::timeout(timeout, connect(&self.addr))
+                .await
+                .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut)))
+                .map_err(Failure::Connect)?;
+            self.connection = Some(connection);
+        }
+        let connection = self.connection.as_mut().expect("connected above");
+        let exchange = async {
+            connection.send(Bytes::from(bytes)).await?;
+            let frame = connection
+                .next()
+                .await
+                .unwrap_or_else(|| Err(io::Error::from(io::ErrorKind::UnexpectedEof)))?;
+            decode(&frame)
+        };
+        let answer = tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut)));
+        if answer.is_err() {
+            self.connection = None;
+        }
+        answer.map_err(Failure::Lost)
+    }
+}
+
+/// Serves `node`'s peers and clients on `listener`, one task per connection, until accepting
+/// fails. Abort the task that runs it to stop serving.
+///
+/// # Errors
+///
+/// When accepting a connection fails.
+pub async fn serve<S: Replicated>(listener: TcpListener, node: Arc<Node<S>>) -> io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let connection = LengthDelimitedCodec::builder()
+            .max_frame_length(MAX_FRAME)
+            .new_framed(stream);
+        tokio::spawn(answer_calls(connection, Arc::clone(&node)));
+    }
+}
+
+/// Answers the calls on one connection, in order, until it closes or sends garbage.
+async fn answer_calls<S: Replicated>(mut connection: Connection, node: Arc<Node<S>>) {
+    while let Some(Ok(frame)) = connection.next().await {
+        let Ok(call) = decode::<Call<S>>(&frame) else {
+            return;
+        };
+        let Ok(answer) = answer(&node, call).await else {
+            return;
+        };
+        if connection.send(Bytes::from(answer)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn answer<S: Replicated>(node: &Node<S>, call: Call<S>) -> io::Result<Vec<u8>> {
+    let raft = node.raft();
+    match call {
+        Call::Append(rpc) => encode(&raft.append_entries(rpc).await),
+        Call::Vote(rpc) => encode(&raft.vote(rpc).await),
+        Call::Snapshot(rpc) => encode(&raft.install_snapshot(rpc).await),
+        Call::Write(request) => encode(&node.write(request).await.map_err(|e| match e {
+            WriteError::NotLeader { leader, .. } => Refusal::NotLeader(leader),
+            WriteError::Superseded(_) => Refusal::Superseded,
+            WriteError::Stopped { reason, .. } => Refusal::Stopped(reason),
+        })),
+        Call::Status => {
+            let metrics = raft.metrics().borrow().clone();
+            encode(&Status {
+                id: metrics.id,
+                leader: metrics.current_leader,
+                last_applied: metrics.last_applied.map(|id| id.index),
+            })
+        }
+    }
+}
+
+/// How a node reaches its peers over TCP, at the addresses of their [`BasicNode`]s.
+pub struct TcpNetwork<S> {
+    _state: PhantomData<fn() -> S>,
+}
+
+impl<S> TcpNetwork<S> {
+    /// A network that connects to each peer on first use.
+    pub fn new() -> Self {
+        Self {
+            _state: PhantomData,
+        }
+    }
+}
+
+impl<S> Default for TcpNetwork<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> fmt::Debug for TcpNetwork<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TcpNetwork")
+    }
+}
+
+impl<S: Replicated> RaftNetworkFactory<TypeConfig<S>> for TcpNetwork<S> {
+    type Network = TcpLink<S>;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> TcpLink<S> {
+        TcpLink {
+            target,
+            line: Line::new(node.addr.clone()),
+            _state: PhantomData,
+        }
+    }
+}
+
+/// A node's connection to one peer.
+pub struct TcpLink<S> {
+    target: NodeId,
+    line: Line,
+    _state: PhantomData<fn() -> S>,
+}
+
+impl<S> fmt::Debug for TcpLink<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpLink")
+            .field("target", &self.target)
+            .field("addr", &self.line.addr)
+            .finish()
+    }
+}
+
+impl<S: Replicated> TcpLink<S> {
+    /// One RPC: a failure to connect is `Unreachable` (openraft backs off), a lost answer is a
+    /// network error, and the peer's own error is remote.
+    async fn rpc<A, E>(&mut self, call: Call<S>, option: &RPCOption) -> Result<A, Rpc<E>>
+    where
+        A: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let answer: Result<A, RaftError<NodeId, E>> =
+            match self.line.call(&call, option.hard_ttl()).await {
+                Ok(answer) => answer,
+                Err(Failure::Connect(e)) => {
+                    return Err(RPCError::Unreachable(Unreachable::new(&e)));
+                }
+                Err(Failure::Lost(e)) => return Err(RPCError::Network(NetworkError::new(&e))),
+            };
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl<S: Replicated> RaftNetwork<TypeConfig<S>> for TcpLink<S> {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig<S>>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, Rpc> {
+        self.rpc(Call::Append(rpc), &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig<S>>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, Rpc<InstallSnapshotError>> {
+        self.rpc(Call::Snapshot(rpc), &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, Rpc> {
+        self.rpc(Call::Vote(rpc), &option).await
+    }
+}
+
+/// An application's client of a cluster over TCP: writes requests, following the leader.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use singular_queue_raft::{Replicated, Session, TcpClient};
+/// # async fn run<S: Replicated<Command = u64>>() {
+/// let members = [(1, "10.0.0.1:7000"), (2, "10.0.0.2:7000"), (3, "10.0.0.3:7000")];
+/// let mut client = TcpClient::<S>::new(members.map(|(id, addr)| (id, addr.to_owned())));
+/// let mut session = singular_queue_raft::Session::random();
+/// let output = client
+///     .write_retrying(session.request(5), std::time::Duration::from_secs(10))
+///     .await
+///     .expect("the cluster answered within 10 s");
+/// # }
+/// ```
+pub struct TcpClient<S> {
+    lines: BTreeMap<NodeId, Line>,
+    /// Where the next write goes first: the last node that answered, or the leader it named.
+    leader: Option<NodeId>,
+    _state: PhantomData<fn() -> S>,
+}
+
+impl<S> fmt::Debug for TcpClient<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpClient")
+            .field("members", &self.lines.keys().collect::<Vec<_>>())
+            .field("leader", &self.leader)
+            .finish()
+    }
+}
+
+impl<S: Replicated> TcpClient<S> {
+    /// A client of the nodes `members` (id and address). It connects on first use.
+    ///
+    /// # Panics
+    ///
+    /// When `members` is empty.
+    pub fn new(members: impl IntoIterator<Item = (NodeId, String)>) -> Self {
+        let lines: BTreeMap<_, _> = members
+            .into_iter()
+            .map(|(id, addr)| (id, Line::new(addr)))
+            .collect();
+        assert!(!lines.is_empty(), "a client needs at least one member");
+        Self {
+            lines,
+            leader: None,
+            _state: PhantomData,
+        }
+    }
+
+    /// One attempt: sends `request` to the node believed to lead (at first, the first member)
+    /// and waits up to a second for the answer.
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::write`]; a node that cannot be reached or does not answer in time is
+    /// [`WriteError::Stopped`] (the request may or may not have been applied). Each error
+    /// gives the request back, to retry.
+    pub async fn write(
+        &mut self,
+        request: Request<S::Command>,
+    ) -> Result<S::Output, WriteError<S::Command>> {
+        let target = self
+            .leader
+            .unwrap_or_else(|| *self.lines.keys().next().expect("members"));
+        let line = self.lines.get_mut(&target).expect("a member");
+        let answer: Result<Result<S::Output, Refusal>, Failure> = line
+            .call(&Call::<S>::Write(request.clone()), CLIENT_TIMEOUT)
+            .await;
+        match answer {
+            Ok(Ok(output)) => {
+                self.leader = Some(target);
+                Ok(output)
+            }
+            Ok(Err(Refusal::NotLeader(leader))) => {
+                self.leader = leader.filter(|id| self.lines.contains_key(id) && *id != target);
+                if self.leader.is_none() {
+                    self.leader = Some(self.after(target));
+                }
+                Err(WriteError::NotLeader { leader, request })
+            }
+            Ok(Err(Refusal::Superseded)) => Err(WriteError::Superseded(request)),
+            Ok(Err(Refusal::Stopped(reason))) => {
+                self.leader = Some(self.after(target));
+                Err(WriteError::Stopped { reason, request })
+            }
+            Err(Failure::Connect(e) | Failure::Lost(e)) => {
+                self.leader = Some(self.after(target));
+                let reason = format!("node {target} did not answer: {e}");
+                Err(WriteError::Stopped { reason, request })
+            }
+        }
+    }
+
+    /// Writes `request`, retrying the same request after every error but
+    /// [`Superseded`](WriteError::Superseded) (on the leader it was told of, or the next
+    /// member), pausing 50 ms when no leader is known, until `deadline` has passed.
+    ///
+    /// # Errors
+    ///
+    /// The last error, when `deadline` passed without an answer, or `Superseded`.
+    pub async fn write_retrying(
+        &mut self,
+        mut request: Request<S::Command>,
+        deadline: Duration,
+    ) -> Result<S::Output, WriteError<S::Command>> {
+        let give_up = tokio::time::Instant::now() + deadline;
+        loop {
+            let error = match self.write(request).await {
+                Ok(output) => return Ok(output),
+                Err(error @ WriteError::Superseded(_)) => return Err(error),
+                Err(error) => error,
+            };
+            if tokio::time::Instant::now() >= give_up {
+                return Err(error);
+            }
+            if error.leader().is_none() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            request = error.into_inner();
+        }
+    }
+
+    /// What node `id` reports of itself.
+    ///
+    /// # Errors
+    ///
+    /// When `id` is not a member, or does not answer within a second.
+    pub async fn status(&mut self, id: NodeId) -> io::Result<Status> {
+        let line = self.lines.get_mut(&id).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{id} is not a member"))
+        })?;
+        match line.call(&Call::<S>::Status, CLIENT_TIMEOUT).await {
+            Ok(status) => Ok(status),
+            Err(Failure::Connect(e) | Failure::Lost(e)) => Err(e),
+        }
+    }
+
+    /// The member after `id`, counting round.
+    fn after(&self, id: NodeId) -> NodeId {
+        let mut later = self.lines.range(id + 1..).map(|(&id, _)| id);
+        later
+            .next()
+            .unwrap_or_else(|| *self.lines.keys().next().expect("members"))
+    }
+}
