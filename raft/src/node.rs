@@ -11,8 +11,8 @@ use openraft::{BasicNode, Config, Raft, RaftNetworkFactory};
 use singular_queue::{Handle, SingularQueue};
 
 use crate::applier::{Applier, Op, Read};
-use crate::state_machine::{QueueMachine, install};
 use crate::log_store::{LogStore, Released};
+use crate::state_machine::{QueueMachine, install};
 use crate::{NodeId, ReadError, Replicated, Request, Response, TypeConfig, WriteError};
 
 /// One member of a replicated cluster: openraft for consensus, a [`SingularQueue`] whose

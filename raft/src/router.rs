@@ -172,14 +172,20 @@ impl<S: Replicated> fmt::Debug for RouterLink<S> {
 }
 
 impl<S: Replicated> RouterLink<S> {
-    #[allow(clippy::result_large_err, reason = "openraft's RPC error, as its trait returns it")]
+    #[allow(
+        clippy::result_large_err,
+        reason = "openraft's RPC error, as its trait returns it"
+    )]
     fn target<E: std::error::Error>(&self) -> Result<Raft<TypeConfig<S>>, Rpc<E>> {
         self.router
             .route(self.from, self.to)
             .map_err(RPCError::Unreachable)
     }
 
-    #[allow(clippy::result_large_err, reason = "openraft's RPC error, as its trait returns it")]
+    #[allow(
+        clippy::result_large_err,
+        reason = "openraft's RPC error, as its trait returns it"
+    )]
     /// The answer as the sender sees it: the target's error is remote; and a link cut while
     /// the call ran loses the answer.
     fn reply<T, E: std::error::Error>(
