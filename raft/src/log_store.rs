@@ -139,8 +139,20 @@ impl<S: Replicated> LogStore<S> {
     }
 
     /// Saves a snapshot as the current one, replacing the last.
+    ///
+    /// Only a newer snapshot replaces the saved one: a snapshot this node built can finish
+    /// after one installed from the leader, and must not take its place (the log before the
+    /// installed one is purged, so the node could not restart from the older one).
     pub(crate) async fn save_snapshot(&self, meta: Meta, bytes: Vec<u8>) -> io::Result<()> {
         self.write(move |txn| {
+            let saved = {
+                let table = txn.open_table(VALUES).map_err(io::Error::other)?;
+                let saved = table.get(SNAPSHOT_META).map_err(io::Error::other)?;
+                saved.map(|bytes| decode::<Meta>(bytes.value())).transpose()?
+            };
+            if saved.is_some_and(|saved| saved.last_log_id >= meta.last_log_id) {
+                return Ok(());
+            }
             put(txn, SNAPSHOT_META, &meta)?;
             put(txn, SNAPSHOT, &bytes)
         })
@@ -348,4 +360,55 @@ fn remove(txn: &WriteTransaction, range: (Bound<u64>, Bound<u64>)) -> io::Result
     table
         .retain_in::<u64, _>(range, |_, _| false)
         .map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, LogId, StoredMembership};
+
+    use super::*;
+
+    /// A unit state machine: the store does not look at it.
+    #[derive(Default, Serialize, serde::Deserialize)]
+    struct Nothing;
+
+    impl singular_queue::StateMachine for Nothing {
+        type Command = ();
+        type Output = ();
+        fn apply(&mut self, (): ()) {}
+    }
+
+    impl Replicated for Nothing {
+        fn snapshot(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn restore(_: &[u8]) -> Result<Self, crate::SnapshotError> {
+            Ok(Nothing)
+        }
+    }
+
+    fn meta(index: u64) -> Meta {
+        Meta {
+            last_log_id: Some(LogId::new(CommittedLeaderId::new(1, 1), index)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: index.to_string(),
+        }
+    }
+
+    /// Review #4 found a node's own snapshot, built slowly, saved over a newer one installed
+    /// from the leader while it was built; the log before the newer one was already purged.
+    #[tokio::test]
+    async fn an_older_snapshot_never_replaces_a_newer_one() {
+        let dir = std::env::temp_dir().join(format!("log-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = LogStore::<Nothing>::open(dir.join("raft.redb")).unwrap();
+        store.save_snapshot(meta(151), vec![151]).await.unwrap();
+        store.save_snapshot(meta(51), vec![51]).await.unwrap();
+        let (saved, bytes) = store.snapshot().await.unwrap().unwrap();
+        assert_eq!((saved.snapshot_id.as_str(), bytes), ("151", vec![151]));
+        store.save_snapshot(meta(152), vec![152]).await.unwrap();
+        assert_eq!(store.snapshot().await.unwrap().unwrap().1, [152]);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
