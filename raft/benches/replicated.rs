@@ -56,10 +56,10 @@ impl StateMachine for Kv {
 
 impl Replicated for Kv {
     fn snapshot(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).unwrap()
+        singular_queue_raft::to_bytes(self)
     }
     fn restore(bytes: &[u8]) -> Result<Self, SnapshotError> {
-        Ok(postcard::from_bytes(bytes)?)
+        singular_queue_raft::from_bytes(bytes)
     }
 }
 

@@ -67,7 +67,7 @@ struct Last<O> {
     output: O,
 }
 
-/// How a snapshot is laid out in bytes (postcard): the sessions, then the user's own bytes.
+/// How a snapshot is laid out in bytes (CBOR): the sessions, then the user's own bytes.
 /// The log position travels in openraft's snapshot metadata beside it.
 #[derive(Serialize, Deserialize)]
 struct Layout<O> {
@@ -92,7 +92,7 @@ impl<S: Replicated> Applier<S> {
         last_applied: Option<LogId<NodeId>>,
         membership: Membership,
     ) -> Result<Self, SnapshotError> {
-        let layout: Layout<S::Output> = postcard::from_bytes(bytes)?;
+        let layout: Layout<S::Output> = crate::codec::decode(bytes)?;
         Ok(Self {
             state: S::restore(&layout.state)?,
             sessions: layout.sessions,
@@ -109,7 +109,7 @@ impl<S: Replicated> Applier<S> {
         Image {
             last_applied: self.last_applied,
             membership: self.membership.clone(),
-            bytes: postcard::to_stdvec(&layout).expect("sessions and bytes always encode"),
+            bytes: crate::codec::encode(&layout).expect("sessions and bytes always encode"),
         }
     }
 
@@ -222,10 +222,10 @@ mod tests {
 
     impl Replicated for List {
         fn snapshot(&self) -> Vec<u8> {
-            postcard::to_stdvec(self).unwrap()
+            crate::codec::encode(self).unwrap()
         }
         fn restore(bytes: &[u8]) -> Result<Self, SnapshotError> {
-            Ok(postcard::from_bytes(bytes)?)
+            Ok(crate::codec::decode(bytes)?)
         }
     }
 

@@ -104,6 +104,7 @@
 //! The book's chapter "When one machine is not enough" has the guarantees, the failure cases
 //! and the three-process example, `replicated_kv`.
 mod applier;
+mod codec;
 mod error;
 mod log_store;
 mod node;
@@ -114,6 +115,7 @@ mod state_machine;
 mod tcp;
 mod type_config;
 
+pub use codec::{from_bytes, to_bytes};
 pub use error::{ReadError, WriteError};
 pub use log_store::LogStore;
 pub use node::Node;

@@ -26,14 +26,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
+use crate::codec::{decode, encode};
 use crate::{NodeId, Replicated, TypeConfig};
 
 type Entry<S> = openraft::Entry<TypeConfig<S>>;
 type Meta = SnapshotMeta<NodeId, BasicNode>;
 
-/// Log entries by index, encoded with postcard.
+/// Log entries by index, encoded as CBOR.
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
-/// Single values by name, encoded with postcard.
+/// Single values by name, encoded as CBOR.
 const VALUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("values");
 
 const VOTE: &str = "vote";
@@ -148,7 +149,9 @@ impl<S: Replicated> LogStore<S> {
             let saved = {
                 let table = txn.open_table(VALUES).map_err(io::Error::other)?;
                 let saved = table.get(SNAPSHOT_META).map_err(io::Error::other)?;
-                saved.map(|bytes| decode::<Meta>(bytes.value())).transpose()?
+                saved
+                    .map(|bytes| decode::<Meta>(bytes.value()))
+                    .transpose()?
             };
             if saved.is_some_and(|saved| saved.last_log_id >= meta.last_log_id) {
                 return Ok(());
@@ -212,16 +215,12 @@ fn value<T: DeserializeOwned>(db: &Database, name: &str) -> io::Result<Option<T>
 }
 
 fn put<T: Serialize>(txn: &WriteTransaction, name: &str, value: &T) -> io::Result<()> {
-    let bytes = postcard::to_stdvec(value).map_err(io::Error::other)?;
+    let bytes = encode(value)?;
     let mut table = txn.open_table(VALUES).map_err(io::Error::other)?;
     table
         .insert(name, bytes.as_slice())
         .map_err(io::Error::other)?;
     Ok(())
-}
-
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
-    postcard::from_bytes(bytes).map_err(io::Error::other)
 }
 
 fn storage_error(
@@ -321,7 +320,7 @@ impl<S: Replicated> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
             .write(move |txn| {
                 let mut table = txn.open_table(LOG).map_err(io::Error::other)?;
                 for entry in &entries {
-                    let bytes = postcard::to_stdvec(entry).map_err(io::Error::other)?;
+                    let bytes = encode(entry)?;
                     table
                         .insert(entry.get_log_id().index, bytes.as_slice())
                         .map_err(io::Error::other)?;

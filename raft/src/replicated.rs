@@ -46,10 +46,10 @@ use singular_queue::StateMachine;
 ///
 /// impl Replicated for Kv {
 ///     fn snapshot(&self) -> Vec<u8> {
-///         postcard::to_stdvec(self).expect("a map of strings encodes")
+///         singular_queue_raft::to_bytes(self)
 ///     }
 ///     fn restore(bytes: &[u8]) -> Result<Self, SnapshotError> {
-///         Ok(postcard::from_bytes(bytes)?)
+///         singular_queue_raft::from_bytes(bytes)
 ///     }
 /// }
 /// ```

@@ -1,7 +1,7 @@
 //! The real network: openraft's RPCs, and clients' writes, over TCP.
 //!
 //! Each call is one frame each way on a connection, framed by
-//! [`LengthDelimitedCodec`](tokio_util::codec::LengthDelimitedCodec) and encoded with postcard.
+//! [`LengthDelimitedCodec`](tokio_util::codec::LengthDelimitedCodec) and encoded as CBOR.
 //! A node [`serve`]s its peers and its clients on one port; [`TcpNetwork`] is how a node
 //! reaches its peers, and [`TcpClient`] is how an application writes.
 
@@ -28,6 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::bytes::Bytes;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
+use crate::codec::{decode, encode};
 use crate::{Node, NodeId, Replicated, Request, TypeConfig, WriteError};
 
 type Rpc<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
@@ -70,14 +71,6 @@ pub struct Status {
     pub leader: Option<NodeId>,
     /// The index of the last log entry it applied.
     pub last_applied: Option<u64>,
-}
-
-fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
-    postcard::to_stdvec(value).map_err(io::Error::other)
-}
-
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
-    postcard::from_bytes(bytes).map_err(io::Error::other)
 }
 
 async fn connect(addr: &str) -> io::Result<Connection> {
