@@ -105,6 +105,8 @@
 //! and the three-process example, `replicated_kv`.
 mod applier;
 mod codec;
+#[cfg(test)]
+mod conformance;
 mod error;
 mod log_store;
 mod node;

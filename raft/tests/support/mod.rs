@@ -32,6 +32,8 @@ pub enum Cmd {
     Register(u64, #[serde(with = "OpDef")] Op),
     /// Appends a value to a list; answers with the list's new length.
     Append(u64, u64),
+    /// Panics in `apply`: a bug in the user's state machine.
+    Panic,
 }
 
 /// serde for the checker's [`Op`] (the core crate's tests do not use serde).
@@ -63,6 +65,7 @@ impl StateMachine for Kv {
                 list.push(value);
                 (Some(list.len() as u64), true)
             }
+            Cmd::Panic => panic!("apply panicked on purpose"),
         }
     }
 }
@@ -267,6 +270,21 @@ impl Cluster {
             back_off(hint).await;
         }
         unreachable!()
+    }
+
+    /// Waits until the leader has applied `more` entries beyond what it had applied.
+    pub async fn progress(&self, more: u64) {
+        let leader = self.node(self.leader().await).await;
+        let applied = leader
+            .raft()
+            .metrics()
+            .borrow()
+            .last_applied
+            .map_or(0, |id| id.index);
+        let wait = leader.raft().wait(Some(Duration::from_secs(60)));
+        wait.applied_index_at_least(Some(applied + more), "progress")
+            .await
+            .unwrap();
     }
 
     /// Waits until every live node has applied at least up to the leader's last log index,
