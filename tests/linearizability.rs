@@ -13,7 +13,7 @@ use singular_queue::{SingularQueue, StateMachine};
 #[path = "support/linearizable.rs"]
 mod linearizable;
 
-use linearizable::{Event, Op, Output, history, linearizable, step};
+use linearizable::{Event, Op, Output, history, linearizable, random_op, step};
 
 const THREADS: usize = 6;
 const OPS_PER_THREAD: usize = 120;
@@ -54,16 +54,7 @@ fn record_histories(seed: u64) -> HashMap<u64, Vec<Event>> {
                     for i in 0..OPS_PER_THREAD {
                         let roll = random.hash_one((seed, t, i));
                         let key = roll % KEYS;
-                        let value = (roll >> 8) % 4;
-                        let op = match (roll >> 16) % 4 {
-                            0 => Op::Get,
-                            1 => Op::Set(value),
-                            2 => Op::Cas {
-                                expected: (value % 2 == 0).then_some(value / 2),
-                                new: value,
-                            },
-                            _ => Op::Delete,
-                        };
+                        let op = random_op(roll);
                         let start = Instant::now();
                         let output = handle.call((key, op)).unwrap();
                         let end = Instant::now();

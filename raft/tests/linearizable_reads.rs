@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use singular_queue_raft::Session;
-use support::linearizable::{Event, Op, linearizable};
+use support::linearizable::{Event, Op, linearizable, random_op};
 use support::{Cluster, Cmd, config};
 
 const CLIENTS: u64 = 4;
@@ -32,16 +32,7 @@ async fn client(cluster: Arc<Cluster>, id: u64, stop: Arc<AtomicBool>) -> Vec<(u
         }
         let roll = random.hash_one((id, i));
         let key = roll % KEYS;
-        let value = (roll >> 8) % 4;
-        let op = match (roll >> 16) % 5 {
-            0 | 1 => Op::Get,
-            2 => Op::Set(value),
-            3 => Op::Cas {
-                expected: (value % 2 == 0).then_some(value / 2),
-                new: value,
-            },
-            _ => Op::Delete,
-        };
+        let op = random_op(roll);
         let start = Instant::now();
         let output = match op {
             Op::Get => (cluster.read(key).await, false),

@@ -36,6 +36,21 @@ pub(crate) fn step(value: Option<u64>, op: Op) -> (Option<u64>, Output) {
     }
 }
 
+/// A random operation on a register from `roll`, a hash: its value from bits 8 and up, its
+/// kind from bits 16 and up.
+pub(crate) fn random_op(roll: u64) -> Op {
+    let value = (roll >> 8) % 4;
+    match (roll >> 16) % 4 {
+        0 => Op::Get,
+        1 => Op::Set(value),
+        2 => Op::Cas {
+            expected: (value % 2 == 0).then_some(value / 2),
+            new: value,
+        },
+        _ => Op::Delete,
+    }
+}
+
 /// An operation as a client saw it: invoked at `start`, returned `output` at `end`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Event {

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use openraft::{Config, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use singular_queue::StateMachine;
-use singular_queue_raft::{Node, NodeId, Replicated, Request, Router, SnapshotError};
+use singular_queue_raft::{Node, NodeId, Replicated, Request, Router, Session, SnapshotError};
 use tokio::sync::Mutex;
 
 #[path = "../../../tests/support/linearizable.rs"]
@@ -272,19 +272,17 @@ impl Cluster {
         unreachable!()
     }
 
-    /// Waits until the leader has applied `more` entries beyond what it had applied.
-    pub async fn progress(&self, more: u64) {
-        let leader = self.node(self.leader().await).await;
-        let applied = leader
+    /// Waits until the leader that all live nodes but `except` follow has applied `more`
+    /// entries beyond what it had applied.
+    pub async fn progress(&self, more: u64, except: &[NodeId]) {
+        let leader = self.node(self.leader_among_all_but(except).await).await;
+        let now = leader
             .raft()
             .metrics()
             .borrow()
             .last_applied
             .map_or(0, |id| id.index);
-        let wait = leader.raft().wait(Some(Duration::from_secs(60)));
-        wait.applied_index_at_least(Some(applied + more), "progress")
-            .await
-            .unwrap();
+        applied(&leader, now + more).await;
     }
 
     /// Waits until every live node has applied at least up to the leader's last log index,
@@ -329,4 +327,81 @@ fn agreed_leader(metrics: &[Metrics]) -> Option<NodeId> {
     now.iter()
         .all(|m| m.current_leader == Some(leader.id) && m.current_term == leader.current_term)
         .then_some(leader.id)
+}
+
+/// Clients appending 1, 2, 3, … to their own lists (list `i` for client `i`), one request at a
+/// time, each retried until answered; each answer must be the list's new length: applied
+/// once, in order.
+pub struct Appenders {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<u64>>,
+}
+
+impl Appenders {
+    /// Starts `clients` clients, each to append at least `at_least` values.
+    pub fn start(cluster: &Arc<Cluster>, clients: u64, at_least: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..clients)
+            .map(|client| {
+                tokio::spawn(append(
+                    Arc::clone(cluster),
+                    client,
+                    Arc::clone(&stop),
+                    at_least,
+                ))
+            })
+            .collect();
+        Self { stop, tasks }
+    }
+
+    /// Lets the clients stop once they have appended enough; returns how many appends each
+    /// had acknowledged.
+    pub async fn finish(self) -> Vec<u64> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut acknowledged = Vec::new();
+        for task in self.tasks {
+            acknowledged.push(task.await.unwrap());
+        }
+        acknowledged
+    }
+}
+
+async fn append(cluster: Arc<Cluster>, client: u64, stop: Arc<AtomicBool>, at_least: u64) -> u64 {
+    let mut session = Session::new(client);
+    let mut acknowledged = 0;
+    while acknowledged < at_least || !stop.load(Ordering::SeqCst) {
+        let value = acknowledged + 1;
+        let output = cluster
+            .write(session.request(Cmd::Append(client, value)))
+            .await;
+        assert_eq!(
+            output,
+            (Some(value), true),
+            "client {client}'s append {value}"
+        );
+        acknowledged = value;
+    }
+    acknowledged
+}
+
+/// Every client's list is exactly `1..=acknowledged`, on every node of the cluster: nothing
+/// lost, nothing twice.
+pub async fn assert_exactly_once(cluster: &Cluster, acknowledged: &[u64]) {
+    let states = cluster.settled_states().await;
+    assert_eq!(states.len(), cluster.ids.len(), "every node is up");
+    for (id, state) in states {
+        for (client, &count) in (0..).zip(acknowledged) {
+            let expected: Vec<u64> = (1..=count).collect();
+            let list = state.lists.get(&client).cloned().unwrap_or_default();
+            assert_eq!(list, expected, "node {id}, client {client}");
+        }
+    }
+}
+
+/// Waits until `node` has applied the log up to `index`.
+pub async fn applied(node: &Node<Kv>, index: u64) {
+    let wait = node.raft().wait(Some(Duration::from_secs(60)));
+    wait.applied_index_at_least(Some(index), "applied")
+        .await
+        .unwrap();
 }
