@@ -44,7 +44,7 @@ pub(crate) fn random_op(roll: u64) -> Op {
         0 => Op::Get,
         1 => Op::Set(value),
         2 => Op::Cas {
-            expected: (value % 2 == 0).then_some(value / 2),
+            expected: (value & 1 == 0).then_some(value / 2),
             new: value,
         },
         _ => Op::Delete,
