@@ -2,7 +2,8 @@
 //!
 //! With no arguments it runs a demo: it starts three nodes as child processes on 127.0.0.1,
 //! writes keys, kills the leader with `SIGKILL`, writes on, restarts the killed node on its
-//! directory, waits until it has caught up, and checks that every acknowledged write is there.
+//! directory, waits until it has caught up, and checks that every acknowledged write is there,
+//! and that the three nodes hold the same state.
 //!
 //! ```sh
 //! cargo run -p singular-queue-raft --example replicated_kv
@@ -23,15 +24,18 @@ use singular_queue_raft::{
     Node, NodeId, Replicated, Session, SnapshotError, TcpClient, TcpNetwork, serve,
 };
 
+// The state machine and `run_node` are `pub(crate)` for `raft/tests/processes.rs`, which
+// compiles this file as a module and runs its nodes in processes of its own.
+
 /// The replicated state: string keys and values, and counters.
-#[derive(Default, Serialize, Deserialize)]
-struct Kv {
-    values: BTreeMap<String, String>,
-    counters: BTreeMap<String, u64>,
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Kv {
+    pub(crate) values: BTreeMap<String, String>,
+    pub(crate) counters: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
-enum Command {
+pub(crate) enum Command {
     Put(String, String),
     Get(String),
     /// Adds one to a counter: applied twice, it would show.
@@ -39,7 +43,7 @@ enum Command {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-enum Output {
+pub(crate) enum Output {
     Value(Option<String>),
     Count(u64),
 }
@@ -72,13 +76,15 @@ impl Replicated for Kv {
 
 /// Runs node `id` on `addrs[id - 1]`, with its files in `dir`, until killed. Node 1
 /// initialises the cluster the first time.
-async fn run_node(id: NodeId, dir: PathBuf, addrs: Vec<String>) -> std::io::Result<()> {
+pub(crate) async fn run_node(id: NodeId, dir: PathBuf, addrs: Vec<String>) -> std::io::Result<()> {
     let config = Config {
         heartbeat_interval: 100,
         election_timeout_min: 400,
         election_timeout_max: 800,
-        // Snapshots often, so that the restarted node may catch up by one.
+        // A snapshot every 100 entries, and no log kept behind it: a node that was down
+        // while the log moved past the leader's snapshot catches up by that snapshot.
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(100),
+        max_in_snapshot_log_to_keep: 0,
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(&addrs[id as usize - 1]).await?;
@@ -247,6 +253,22 @@ async fn demo() {
     }
     assert_eq!((before, after), (100, 200), "each increment applied once");
     println!("all 200 keys present, and 200 increments applied exactly once");
+
+    // Each node's own copy of the state, once it has applied what the leader has: the same.
+    let mut states = Vec::new();
+    for id in 1..=3 {
+        wait_until_caught_up(&mut client, id).await;
+        states.push(client.local_state(id).await.expect("a node's state"));
+    }
+    assert!(
+        states.iter().all(|state| *state == states[0]),
+        "the same state"
+    );
+    assert_eq!(
+        (states[0].values.len(), states[0].counters.get("writes")),
+        (200, Some(&200))
+    );
+    println!("the three nodes hold the same state");
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -50,6 +50,7 @@ enum Call<S: Replicated> {
     Snapshot(InstallSnapshotRequest<TypeConfig<S>>),
     Write(Request<S::Command>),
     Status,
+    State,
 }
 
 /// Why a node did not apply a client's request: [`WriteError`] without the request, which
@@ -61,8 +62,9 @@ enum Refusal {
     Stopped(String),
 }
 
-/// What a node reports of itself to a [`TcpClient`]: enough to tell a leader and a node that
-/// has caught up.
+/// What a node reports of itself to a [`TcpClient`]: enough to tell a leader, a node that
+/// has caught up, and how far the log has been compacted into snapshots.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     /// This node's id.
@@ -71,6 +73,11 @@ pub struct Status {
     pub leader: Option<NodeId>,
     /// The index of the last log entry it applied.
     pub last_applied: Option<u64>,
+    /// The index of the last log entry in its latest snapshot (built or installed).
+    pub snapshot: Option<u64>,
+    /// The index of the last log entry it has discarded (kept only in a snapshot): a peer
+    /// that has not got this far can catch up only by snapshot.
+    pub purged: Option<u64>,
 }
 
 async fn connect(addr: &str) -> io::Result<Connection> {
@@ -186,7 +193,13 @@ async fn answer<S: Replicated>(node: &Node<S>, call: Call<S>) -> io::Result<Vec<
                 id: metrics.id,
                 leader: metrics.current_leader,
                 last_applied: metrics.last_applied.map(|id| id.index),
+                snapshot: metrics.snapshot.map(|id| id.index),
+                purged: metrics.purged.map(|id| id.index),
             })
+        }
+        Call::State => {
+            let state = node.read_local(|state| state.snapshot()).await;
+            encode(&state.map_err(|e| e.to_string()))
         }
     }
 }
@@ -428,6 +441,28 @@ impl<S: Replicated> TcpClient<S> {
             Ok(status) => Ok(status),
             Err(Failure::Connect(e) | Failure::Lost(e)) => Err(e),
         }
+    }
+
+    /// A copy of node `id`'s state as it is now, possibly stale, as
+    /// [`Node::read_local`] sees it: the node writes it with [`Replicated::snapshot`] and this
+    /// client reads it back with [`Replicated::restore`]. The whole state travels, within
+    /// the one-second answer time: meant for tests and inspection of small states.
+    ///
+    /// # Errors
+    ///
+    /// When `id` is not a member, does not answer within a second, has stopped, or sends a
+    /// state that does not restore.
+    pub async fn local_state(&mut self, id: NodeId) -> io::Result<S> {
+        let line = self.lines.get_mut(&id).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{id} is not a member"))
+        })?;
+        let answer: Result<Vec<u8>, String> =
+            match line.call(&Call::<S>::State, CLIENT_TIMEOUT).await {
+                Ok(answer) => answer,
+                Err(Failure::Connect(e) | Failure::Lost(e)) => return Err(e),
+            };
+        let bytes = answer.map_err(io::Error::other)?;
+        S::restore(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
     /// The member after `id`, counting round.

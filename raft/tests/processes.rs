@@ -1,76 +1,71 @@
 //! Three node processes on 127.0.0.1 (the `replicated_kv` example's nodes): clients write
-//! throughout while the leader is killed with `SIGKILL` and later restarted on its directory.
-//! Every acknowledged write is applied exactly once, and the restarted node catches up.
+//! throughout while the leader is killed with `SIGKILL` and later restarted on its directory,
+//! after the new leader has compacted its log past it, so that it catches up by a snapshot
+//! sent over TCP. Every acknowledged write is applied exactly once, on every node.
 //!
-//! The node binary is the example, which `cargo test` builds beside the tests.
+//! The node processes are this test binary itself (`harness = false`: it has its own `main`):
+//! it compiles the example's source as a module, and a child started with `SQ_RAFT_NODE` set
+//! runs one node. So the nodes always run the code this binary was built from, whichever
+//! targets `cargo test` was asked to build (the example's own binary is not built for
+//! `cargo test --test processes`, and may be stale).
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use singular_queue::StateMachine;
-use singular_queue_raft::{NodeId, Replicated, Session, SnapshotError, TcpClient};
+use singular_queue_raft::{NodeId, Session, TcpClient};
 
-/// The example's state machine, as its clients see it (the same commands and outputs; the
-/// state is never built here).
-#[derive(Default, Serialize, Deserialize)]
-struct Kv;
+#[path = "../examples/replicated_kv.rs"]
+#[allow(dead_code)] // The example's `main` and demo.
+mod example;
 
-#[derive(Clone, Serialize, Deserialize)]
-enum Command {
-    Put(String, String),
-    Get(String),
-    Increment(String),
-}
+use example::{Command, Kv, Output};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-enum Output {
-    Value(Option<String>),
-    Count(u64),
-}
+/// Set in a node process: its id. [`DIR`] and [`ADDRS`] give the rest.
+const NODE: &str = "SQ_RAFT_NODE";
+/// The node's directory.
+const DIR: &str = "SQ_RAFT_NODE_DIR";
+/// The three nodes' addresses, comma-separated.
+const ADDRS: &str = "SQ_RAFT_NODE_ADDRS";
 
-impl StateMachine for Kv {
-    type Command = Command;
-    type Output = Output;
-    fn apply(&mut self, _: Command) -> Output {
-        unreachable!("only the nodes apply")
+fn main() {
+    match std::env::var(NODE) {
+        Ok(id) => node_process(id.parse().expect("a node id")),
+        Err(_) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(a_leader_killed_with_sigkill_loses_no_acknowledged_write());
+            // As libtest reports it, for the tally of `.ci/test-all`.
+            println!("test a_leader_killed_with_sigkill_loses_no_acknowledged_write ... ok");
+            println!("test result: ok. 1 passed; 0 failed");
+        }
     }
 }
 
-impl Replicated for Kv {
-    fn snapshot(&self) -> Vec<u8> {
-        unreachable!("only the nodes snapshot")
-    }
-    fn restore(_: &[u8]) -> Result<Self, SnapshotError> {
-        unreachable!("only the nodes restore")
-    }
+/// A node process, started by the test with `SQ_RAFT_NODE` set to its id: runs node `id`
+/// until killed, or until the test's end closes its stdin.
+fn node_process(id: NodeId) {
+    let dir = PathBuf::from(std::env::var_os(DIR).unwrap());
+    let addrs = std::env::var(ADDRS).unwrap();
+    let addrs = addrs.split(',').map(str::to_owned).collect();
+    // The test holds this process's stdin open: when the test ends, however it ends, the
+    // pipe closes and the node goes too, rather than run on as an orphan.
+    std::thread::spawn(|| {
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        std::process::exit(0);
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(example::run_node(id, dir, addrs)).unwrap();
 }
 
 const WRITERS: u64 = 3;
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// The example binary, built by `cargo test` next to this test's.
-fn node_binary() -> PathBuf {
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_owned();
-    let binary = deps
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("replicated_kv");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test` for all targets",
-        binary.display()
-    );
-    binary
-}
 
 struct Nodes {
     dir: PathBuf,
@@ -83,6 +78,7 @@ impl Nodes {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("processes-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        // Three free ports: bound, noted, released for the nodes.
         let listeners: Vec<_> = (0..3)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
             .collect();
@@ -102,12 +98,13 @@ impl Nodes {
         nodes
     }
 
+    /// Starts node `id` on its directory: this binary, running [`node_process`].
     fn spawn(&mut self, id: NodeId) {
-        let child = Process::new(node_binary())
-            .arg("node")
-            .arg(id.to_string())
-            .arg(self.dir.join(id.to_string()))
-            .args(&self.addrs)
+        let child = Process::new(std::env::current_exe().unwrap())
+            .env(NODE, id.to_string())
+            .env(DIR, self.dir.join(id.to_string()))
+            .env(ADDRS, self.addrs.join(","))
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -136,13 +133,18 @@ impl Drop for Nodes {
     }
 }
 
+/// The counter of writer `id`.
+fn counter(id: u64) -> String {
+    format!("writer{id}")
+}
+
 /// Increments the writer's own counter until `stop`, each request retried until answered;
 /// each answer must be the next count: once, in order. Returns the acknowledged count.
 async fn writer(mut client: TcpClient<Kv>, id: u64, stop: Arc<AtomicBool>, at_least: u64) -> u64 {
     let mut session = Session::new(id);
     let mut acknowledged = 0;
     while acknowledged < at_least || !stop.load(Ordering::SeqCst) {
-        let request = session.request(Command::Increment(format!("writer{id}")));
+        let request = session.request(Command::Increment(counter(id)));
         let output = client
             .write_retrying(request, DEADLINE)
             .await
@@ -157,6 +159,7 @@ async fn writer(mut client: TcpClient<Kv>, id: u64, stop: Arc<AtomicBool>, at_le
     acknowledged
 }
 
+/// Asks the nodes until `done` says yes, for at most [`DEADLINE`].
 async fn status_until(
     client: &mut TcpClient<Kv>,
     what: &str,
@@ -168,7 +171,8 @@ async fn status_until(
             tokio::time::Instant::now() < give_up,
             "{what} never happened"
         );
-        // Asking a process over TCP: it cannot tell us, so ask again shortly.
+        // The nodes are other processes: nothing here can wait on their metrics, so ask
+        // again shortly.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -192,7 +196,12 @@ async fn leader(client: &mut TcpClient<Kv>, dead: Option<NodeId>) -> NodeId {
     leader.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The index node `id` has applied up to (0: nothing, or no answer).
+async fn applied(client: &mut TcpClient<Kv>, id: NodeId) -> u64 {
+    let status = client.status(id).await;
+    status.ok().and_then(|s| s.last_applied).unwrap_or(0)
+}
+
 async fn a_leader_killed_with_sigkill_loses_no_acknowledged_write() {
     let mut nodes = Nodes::start();
     let mut observer = nodes.client();
@@ -204,21 +213,28 @@ async fn a_leader_killed_with_sigkill_loses_no_acknowledged_write() {
     // Kill the leader once the writers are under way.
     let first = leader(&mut observer, None).await;
     status_until(&mut observer, "30 writes", async |client| {
-        client
-            .status(first)
-            .await
-            .is_ok_and(|s| s.last_applied >= Some(30))
+        applied(client, first).await >= 30
     })
     .await;
     nodes.kill(first);
     let second = leader(&mut observer, Some(first)).await;
     assert_ne!(second, first);
-    let at_kill = observer.status(second).await.unwrap().last_applied;
+    // 30 entries past what the new leader had applied when elected: more than the killed
+    // leader could have had in flight (three writers, one request each at a time), so the
+    // new leader's first entry is at or before `since`, and whatever log the killed node
+    // shares with it ends before that.
+    let at_kill = applied(&mut observer, second).await;
+    let mut since = 0;
     status_until(&mut observer, "writes on the new leader", async |client| {
-        client
-            .status(second)
-            .await
-            .is_ok_and(|s| s.last_applied > at_kill.map(|i| i + 30))
+        since = applied(client, second).await;
+        since > at_kill + 30
+    })
+    .await;
+    // Writes go on until the new leader has compacted its log past that: the killed node
+    // can only catch up by a snapshot, over TCP.
+    status_until(&mut observer, "a purged log", async |client| {
+        let status = client.status(second).await;
+        status.is_ok_and(|s| s.purged >= Some(since))
     })
     .await;
 
@@ -229,26 +245,33 @@ async fn a_leader_killed_with_sigkill_loses_no_acknowledged_write() {
     for writer in writers {
         acknowledged.push(writer.await.unwrap());
     }
-    // The restarted node catches up to the leader.
+
+    // Every node catches up with the leader, which has applied every acknowledged write;
+    // then each node's own state holds each writer's count exactly.
     let leading = leader(&mut observer, None).await;
-    let last = observer.status(leading).await.unwrap().last_applied;
-    status_until(
-        &mut observer,
-        "the restarted node catching up",
-        async |client| {
-            client
-                .status(first)
-                .await
-                .is_ok_and(|s| s.last_applied >= last)
-        },
-    )
-    .await;
-    // One more increment each, through the log: exactly the acknowledged count plus one.
-    for (id, &count) in (0..).zip(&acknowledged) {
-        let mut session = Session::new(100 + id);
-        let request = session.request(Command::Increment(format!("writer{id}")));
-        let output = observer.write_retrying(request, DEADLINE).await.unwrap();
-        assert_eq!(output, Output::Count(count + 1), "writer {id}");
+    let last = applied(&mut observer, leading).await;
+    let mut states = Vec::new();
+    for id in 1..=3 {
+        status_until(&mut observer, "catching up", async |client| {
+            applied(client, id).await >= last
+        })
+        .await;
+        states.push((id, observer.local_state(id).await.unwrap()));
     }
-    println!("acknowledged per writer: {acknowledged:?}; node {first} was killed and caught up");
+    for (id, state) in &states {
+        for (writer, &count) in (0..).zip(&acknowledged) {
+            let applied = state.counters.get(&counter(writer)).copied();
+            assert_eq!(applied, Some(count), "node {id}, writer {writer}");
+        }
+        assert_eq!(state.counters.len(), acknowledged.len(), "node {id}");
+    }
+    let snapshot = observer.status(first).await.unwrap().snapshot;
+    assert!(
+        snapshot >= Some(since),
+        "node {first} caught up by the leader's snapshot: {snapshot:?}, {since}"
+    );
+    println!(
+        "acknowledged per writer: {acknowledged:?}; node {first} was killed, \
+         and caught up by snapshot at {snapshot:?}"
+    );
 }
