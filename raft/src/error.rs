@@ -20,6 +20,14 @@ pub enum WriteError<C> {
     /// The session has applied a newer request since: this one was not applied now. (An
     /// earlier attempt of it may have been.)
     Superseded(Request<C>),
+    /// The request encodes to `size` bytes, more than one frame of the TCP network may carry
+    /// (64 MiB): it was not sent, and not applied.
+    TooLarge {
+        /// Its size, encoded.
+        size: usize,
+        /// The request, given back.
+        request: Request<C>,
+    },
     /// The node stopped (shut down, or a fatal error such as a panic in `apply` or a failed
     /// disk) before answering. The request may or may not have been applied: retry it on
     /// another node.
@@ -37,6 +45,7 @@ impl<C> WriteError<C> {
         match self {
             Self::NotLeader { request, .. }
             | Self::Superseded(request)
+            | Self::TooLarge { request, .. }
             | Self::Stopped { request, .. } => request,
         }
     }
@@ -59,6 +68,11 @@ impl<C> fmt::Debug for WriteError<C> {
                 .field("request", request)
                 .finish(),
             Self::Superseded(request) => f.debug_tuple("Superseded").field(request).finish(),
+            Self::TooLarge { size, request } => f
+                .debug_struct("TooLarge")
+                .field("size", size)
+                .field("request", request)
+                .finish(),
             Self::Stopped { reason, request } => f
                 .debug_struct("Stopped")
                 .field("reason", reason)
@@ -83,6 +97,12 @@ impl<C> fmt::Display for WriteError<C> {
             }
             Self::Superseded(_) => {
                 f.write_str("the session has applied a newer request: this one was not applied")
+            }
+            Self::TooLarge { size, .. } => {
+                write!(
+                    f,
+                    "the request is too large to send ({size} bytes): it was not sent"
+                )
             }
             Self::Stopped { reason, .. } => write!(f, "the node stopped: {reason}"),
         }

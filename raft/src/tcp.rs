@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::RPCOption;
 use openraft::raft::{
@@ -90,10 +91,24 @@ async fn connect(addr: &str) -> io::Result<Connection> {
 
 /// Why a call got no answer.
 enum Failure {
+    /// The call is larger than a frame may be: nothing was sent.
+    TooLarge(usize),
     /// No connection could be made: nothing was sent.
     Connect(io::Error),
     /// The connection broke or timed out during the call: the call may have arrived.
     Lost(io::Error),
+}
+
+impl Failure {
+    fn into_io(self) -> io::Error {
+        match self {
+            Self::TooLarge(size) => io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a call of {size} bytes is larger than a frame ({MAX_FRAME})"),
+            ),
+            Self::Connect(e) | Self::Lost(e) => e,
+        }
+    }
 }
 
 /// One connection to one node, made on first use and again after any failure.
@@ -110,22 +125,30 @@ impl Line {
         }
     }
 
-    /// Sends `call` and waits up to `timeout` for its answer. After a failure the connection
-    /// is dropped, so that a late answer is never taken for the next call's.
+    /// Sends `call` and waits up to `timeout`, in all, for its answer.
+    ///
+    /// The connection is taken out of the line for the call and put back only once the
+    /// answer has been read. A call that fails, times out, or is dropped half-way (a caller's
+    /// own timeout, openraft's) takes its connection down with it, so a late answer can never
+    /// be read as the next call's (review #5 found exactly that: a retried write told the
+    /// previous request's output, and openraft an old `Success` for a refused append).
     async fn call<Q: Serialize, A: DeserializeOwned>(
         &mut self,
         call: &Q,
         timeout: Duration,
     ) -> Result<A, Failure> {
         let bytes = encode(call).map_err(Failure::Lost)?;
-        if self.connection.is_none() {
-            let connection = tokio::time::timeout(timeout, connect(&self.addr))
+        if bytes.len() > MAX_FRAME {
+            return Err(Failure::TooLarge(bytes.len()));
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => tokio::time::timeout_at(deadline, connect(&self.addr))
                 .await
                 .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut)))
-                .map_err(Failure::Connect)?;
-            self.connection = Some(connection);
-        }
-        let connection = self.connection.as_mut().expect("connected above");
+                .map_err(Failure::Connect)?,
+        };
         let exchange = async {
             connection.send(Bytes::from(bytes)).await?;
             let frame = connection
@@ -134,30 +157,40 @@ impl Line {
                 .unwrap_or_else(|| Err(io::Error::from(io::ErrorKind::UnexpectedEof)))?;
             decode(&frame)
         };
-        let answer = tokio::time::timeout(timeout, exchange)
+        let answer = tokio::time::timeout_at(deadline, exchange)
             .await
             .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut)));
-        if answer.is_err() {
-            self.connection = None;
+        if answer.is_ok() {
+            self.connection = Some(connection);
         }
         answer.map_err(Failure::Lost)
     }
 }
 
-/// Serves `node`'s peers and clients on `listener`, one task per connection, until accepting
-/// fails. Abort the task that runs it to stop serving.
+/// Serves `node`'s peers and clients on `listener`, one task per connection. It never
+/// returns: drop it (or abort the task that runs it) to stop serving, and every connection it
+/// accepted closes with it.
 ///
-/// # Errors
-///
-/// When accepting a connection fails.
-pub async fn serve<S: Replicated>(listener: TcpListener, node: Arc<Node<S>>) -> io::Result<()> {
+/// A failure to accept (out of file handles, say) does not stop it: it pauses a tenth of a
+/// second, for handles to be freed, and accepts again. (Review #5 found a node process ended
+/// by `EMFILE` after a client opened a thousand idle connections.)
+pub async fn serve<S: Replicated>(listener: TcpListener, node: Arc<Node<S>>) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (stream, _) = listener.accept().await?;
-        stream.set_nodelay(true)?;
-        let connection = LengthDelimitedCodec::builder()
-            .max_frame_length(MAX_FRAME)
-            .new_framed(stream);
-        tokio::spawn(answer_calls(connection, Arc::clone(&node)));
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let connection = LengthDelimitedCodec::builder()
+                        .max_frame_length(MAX_FRAME)
+                        .new_framed(stream);
+                    connections.spawn(answer_calls(connection, Arc::clone(&node)));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            },
+            // Forget the connections that have closed.
+            Some(_) = connections.join_next() => {}
+        }
     }
 }
 
@@ -186,6 +219,8 @@ async fn answer<S: Replicated>(node: &Node<S>, call: Call<S>) -> io::Result<Vec<
             WriteError::NotLeader { leader, .. } => Refusal::NotLeader(leader),
             WriteError::Superseded(_) => Refusal::Superseded,
             WriteError::Stopped { reason, .. } => Refusal::Stopped(reason),
+            // `Node::write` sends nothing, so it is never too large to send.
+            other => Refusal::Stopped(other.to_string()),
         })),
         Call::Status => {
             let metrics = raft.metrics().borrow().clone();
@@ -261,7 +296,15 @@ impl<S> fmt::Debug for TcpLink<S> {
 impl<S: Replicated> TcpLink<S> {
     /// One RPC: a failure to connect is `Unreachable` (openraft backs off), a lost answer is a
     /// network error, and the peer's own error is remote.
-    async fn rpc<A, E>(&mut self, call: Call<S>, option: &RPCOption) -> Result<A, Rpc<E>>
+    ///
+    /// An append of `entries` entries too large for a frame is `PayloadTooLarge`, with a hint
+    /// of how many entries would fit, so that openraft sends fewer at a time.
+    async fn rpc<A, E>(
+        &mut self,
+        call: Call<S>,
+        entries: u64,
+        option: &RPCOption,
+    ) -> Result<A, Rpc<E>>
     where
         A: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
@@ -269,10 +312,18 @@ impl<S: Replicated> TcpLink<S> {
         let answer: Result<A, RaftError<NodeId, E>> =
             match self.line.call(&call, option.hard_ttl()).await {
                 Ok(answer) => answer,
+                Err(Failure::TooLarge(size)) if entries > 1 => {
+                    let fit = (entries * MAX_FRAME as u64 / size as u64 / 2).max(1);
+                    return Err(RPCError::PayloadTooLarge(
+                        PayloadTooLarge::new_entries_hint(fit),
+                    ));
+                }
                 Err(Failure::Connect(e)) => {
                     return Err(RPCError::Unreachable(Unreachable::new(&e)));
                 }
-                Err(Failure::Lost(e)) => return Err(RPCError::Network(NetworkError::new(&e))),
+                Err(failure) => {
+                    return Err(RPCError::Network(NetworkError::new(&failure.into_io())));
+                }
             };
         answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
@@ -284,7 +335,8 @@ impl<S: Replicated> RaftNetwork<TypeConfig<S>> for TcpLink<S> {
         rpc: AppendEntriesRequest<TypeConfig<S>>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, Rpc> {
-        self.rpc(Call::Append(rpc), &option).await
+        let entries = rpc.entries.len() as u64;
+        self.rpc(Call::Append(rpc), entries, &option).await
     }
 
     async fn install_snapshot(
@@ -292,7 +344,7 @@ impl<S: Replicated> RaftNetwork<TypeConfig<S>> for TcpLink<S> {
         rpc: InstallSnapshotRequest<TypeConfig<S>>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, Rpc<InstallSnapshotError>> {
-        self.rpc(Call::Snapshot(rpc), &option).await
+        self.rpc(Call::Snapshot(rpc), 0, &option).await
     }
 
     async fn vote(
@@ -300,7 +352,7 @@ impl<S: Replicated> RaftNetwork<TypeConfig<S>> for TcpLink<S> {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, Rpc> {
-        self.rpc(Call::Vote(rpc), &option).await
+        self.rpc(Call::Vote(rpc), 0, &option).await
     }
 }
 
@@ -391,6 +443,7 @@ impl<S: Replicated> TcpClient<S> {
                 self.leader = Some(self.after(target));
                 Err(WriteError::Stopped { reason, request })
             }
+            Err(Failure::TooLarge(size)) => Err(WriteError::TooLarge { size, request }),
             Err(Failure::Connect(e) | Failure::Lost(e)) => {
                 self.leader = Some(self.after(target));
                 let reason = format!("node {target} did not answer: {e}");
@@ -439,7 +492,7 @@ impl<S: Replicated> TcpClient<S> {
         })?;
         match line.call(&Call::<S>::Status, CLIENT_TIMEOUT).await {
             Ok(status) => Ok(status),
-            Err(Failure::Connect(e) | Failure::Lost(e)) => Err(e),
+            Err(failure) => Err(failure.into_io()),
         }
     }
 
@@ -459,7 +512,7 @@ impl<S: Replicated> TcpClient<S> {
         let answer: Result<Vec<u8>, String> =
             match line.call(&Call::<S>::State, CLIENT_TIMEOUT).await {
                 Ok(answer) => answer,
-                Err(Failure::Connect(e) | Failure::Lost(e)) => return Err(e),
+                Err(failure) => return Err(failure.into_io()),
             };
         let bytes = answer.map_err(io::Error::other)?;
         S::restore(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
