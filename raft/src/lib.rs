@@ -74,9 +74,8 @@
 //! let mut nodes = BTreeMap::new();
 //! for id in 1..=3 {
 //!     let network = router.network(id);
-//!     let node = Node::start(id, dir.join(id.to_string()), Counter(0), network, Default::default())
-//!         .await
-//!         .unwrap();
+//!     let dir = dir.join(id.to_string());
+//!     let node = Node::start(id, dir, Counter(0), network, Default::default()).await.unwrap();
 //!     router.add(id, node.raft().clone());
 //!     nodes.insert(id, node);
 //! }
@@ -115,6 +114,7 @@ mod request;
 mod router;
 mod state_machine;
 mod tcp;
+mod tcp_client;
 mod type_config;
 
 pub use codec::{from_bytes, to_bytes};
@@ -124,7 +124,8 @@ pub use node::Node;
 pub use replicated::{Replicated, SnapshotError};
 pub use request::{Request, Response, Session};
 pub use router::{Router, RouterLink, RouterNetwork};
-pub use tcp::{Status, TcpClient, TcpLink, TcpNetwork, serve};
+pub use tcp::{Status, TcpLink, TcpNetwork, serve};
+pub use tcp_client::TcpClient;
 pub use type_config::{NodeId, TypeConfig};
 
 /// The guide's chapter on replication, its samples compiled and run as doctests.

@@ -26,7 +26,8 @@ type Rpc<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftErro
 /// # use singular_queue_raft::{Node, Replicated, Router};
 /// # async fn run<S: Replicated + Default>() -> std::io::Result<()> {
 /// let router = Router::new();
-/// let node = Node::start(1, "/tmp/node-1", S::default(), router.network(1), Default::default()).await?;
+/// let network = router.network(1);
+/// let node = Node::start(1, "/tmp/node-1", S::default(), network, Default::default()).await?;
 /// router.add(1, node.raft().clone());
 /// router.isolate(1); // node 1 can neither send nor receive
 /// router.heal(1);

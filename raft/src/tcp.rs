@@ -3,9 +3,8 @@
 //! Each call is one frame each way on a connection, framed by
 //! [`LengthDelimitedCodec`](tokio_util::codec::LengthDelimitedCodec) and encoded as CBOR.
 //! A node [`serve`]s its peers and its clients on one port; [`TcpNetwork`] is how a node
-//! reaches its peers, and [`TcpClient`] is how an application writes.
+//! reaches its peers, and [`TcpClient`](crate::TcpClient) is how an application writes.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -39,13 +38,10 @@ type Connection = Framed<TcpStream, LengthDelimitedCodec>;
 /// `snapshot_max_chunk_size` (3 MiB by default), so this leaves room.
 const MAX_FRAME: usize = 64 << 20;
 
-/// How long a client waits for one answer before it tries elsewhere.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// One call: what a peer or a client asks of a node.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
-enum Call<S: Replicated> {
+pub(crate) enum Call<S: Replicated> {
     Append(AppendEntriesRequest<TypeConfig<S>>),
     Vote(VoteRequest<NodeId>),
     Snapshot(InstallSnapshotRequest<TypeConfig<S>>),
@@ -57,14 +53,14 @@ enum Call<S: Replicated> {
 /// Why a node did not apply a client's request: [`WriteError`] without the request, which
 /// the client still holds.
 #[derive(Serialize, Deserialize)]
-enum Refusal {
+pub(crate) enum Refusal {
     NotLeader(Option<NodeId>),
     Superseded,
     Stopped(String),
 }
 
-/// What a node reports of itself to a [`TcpClient`]: enough to tell a leader, a node that
-/// has caught up, and how far the log has been compacted into snapshots.
+/// What a node reports of itself to a [`TcpClient`](crate::TcpClient): enough to tell a
+/// leader, a node that has caught up, and how far the log has been compacted into snapshots.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
@@ -90,7 +86,7 @@ async fn connect(addr: &str) -> io::Result<Connection> {
 }
 
 /// Why a call got no answer.
-enum Failure {
+pub(crate) enum Failure {
     /// The call is larger than a frame may be: nothing was sent.
     TooLarge(usize),
     /// No connection could be made: nothing was sent.
@@ -100,7 +96,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn into_io(self) -> io::Error {
+    pub(crate) fn into_io(self) -> io::Error {
         match self {
             Self::TooLarge(size) => io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -112,13 +108,13 @@ impl Failure {
 }
 
 /// One connection to one node, made on first use and again after any failure.
-struct Line {
+pub(crate) struct Line {
     addr: String,
     connection: Option<Connection>,
 }
 
 impl Line {
-    fn new(addr: String) -> Self {
+    pub(crate) fn new(addr: String) -> Self {
         Self {
             addr,
             connection: None,
@@ -132,7 +128,7 @@ impl Line {
     /// own timeout, openraft's) takes its connection down with it, so a late answer can never
     /// be read as the next call's (review #5 found exactly that: a retried write told the
     /// previous request's output, and openraft an old `Success` for a refused append).
-    async fn call<Q: Serialize, A: DeserializeOwned>(
+    pub(crate) async fn call<Q: Serialize, A: DeserializeOwned>(
         &mut self,
         call: &Q,
         timeout: Duration,
@@ -353,176 +349,5 @@ impl<S: Replicated> RaftNetwork<TypeConfig<S>> for TcpLink<S> {
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, Rpc> {
         self.rpc(Call::Vote(rpc), 0, &option).await
-    }
-}
-
-/// An application's client of a cluster over TCP: writes requests, following the leader.
-///
-/// # Examples
-///
-/// ```no_run
-/// # use singular_queue_raft::{Replicated, Session, TcpClient};
-/// # async fn run<S: Replicated<Command = u64>>() {
-/// let members = [(1, "10.0.0.1:7000"), (2, "10.0.0.2:7000"), (3, "10.0.0.3:7000")];
-/// let mut client = TcpClient::<S>::new(members.map(|(id, addr)| (id, addr.to_owned())));
-/// let mut session = singular_queue_raft::Session::random();
-/// let output = client
-///     .write_retrying(session.request(5), std::time::Duration::from_secs(10))
-///     .await
-///     .expect("the cluster answered within 10 s");
-/// # }
-/// ```
-pub struct TcpClient<S> {
-    lines: BTreeMap<NodeId, Line>,
-    /// Where the next write goes first: the last node that answered, or the leader it named.
-    leader: Option<NodeId>,
-    _state: PhantomData<fn() -> S>,
-}
-
-impl<S> fmt::Debug for TcpClient<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpClient")
-            .field("members", &self.lines.keys().collect::<Vec<_>>())
-            .field("leader", &self.leader)
-            .finish()
-    }
-}
-
-impl<S: Replicated> TcpClient<S> {
-    /// A client of the nodes `members` (id and address). It connects on first use.
-    ///
-    /// # Panics
-    ///
-    /// When `members` is empty.
-    pub fn new(members: impl IntoIterator<Item = (NodeId, String)>) -> Self {
-        let lines: BTreeMap<_, _> = members
-            .into_iter()
-            .map(|(id, addr)| (id, Line::new(addr)))
-            .collect();
-        assert!(!lines.is_empty(), "a client needs at least one member");
-        Self {
-            lines,
-            leader: None,
-            _state: PhantomData,
-        }
-    }
-
-    /// One attempt: sends `request` to the node believed to lead (at first, the first member)
-    /// and waits up to a second for the answer.
-    ///
-    /// # Errors
-    ///
-    /// As [`Node::write`]; a node that cannot be reached or does not answer in time is
-    /// [`WriteError::Stopped`] (the request may or may not have been applied). Each error
-    /// gives the request back, to retry.
-    pub async fn write(
-        &mut self,
-        request: Request<S::Command>,
-    ) -> Result<S::Output, WriteError<S::Command>> {
-        let target = self
-            .leader
-            .unwrap_or_else(|| *self.lines.keys().next().expect("members"));
-        let line = self.lines.get_mut(&target).expect("a member");
-        let answer: Result<Result<S::Output, Refusal>, Failure> = line
-            .call(&Call::<S>::Write(request.clone()), CLIENT_TIMEOUT)
-            .await;
-        match answer {
-            Ok(Ok(output)) => {
-                self.leader = Some(target);
-                Ok(output)
-            }
-            Ok(Err(Refusal::NotLeader(leader))) => {
-                self.leader = leader.filter(|id| self.lines.contains_key(id) && *id != target);
-                if self.leader.is_none() {
-                    self.leader = Some(self.after(target));
-                }
-                Err(WriteError::NotLeader { leader, request })
-            }
-            Ok(Err(Refusal::Superseded)) => Err(WriteError::Superseded(request)),
-            Ok(Err(Refusal::Stopped(reason))) => {
-                self.leader = Some(self.after(target));
-                Err(WriteError::Stopped { reason, request })
-            }
-            Err(Failure::TooLarge(size)) => Err(WriteError::TooLarge { size, request }),
-            Err(Failure::Connect(e) | Failure::Lost(e)) => {
-                self.leader = Some(self.after(target));
-                let reason = format!("node {target} did not answer: {e}");
-                Err(WriteError::Stopped { reason, request })
-            }
-        }
-    }
-
-    /// Writes `request`, retrying the same request after every error but
-    /// [`Superseded`](WriteError::Superseded) (on the leader it was told of, or the next
-    /// member), pausing 50 ms when no leader is known, until `deadline` has passed.
-    ///
-    /// # Errors
-    ///
-    /// The last error, when `deadline` passed without an answer, or `Superseded`.
-    pub async fn write_retrying(
-        &mut self,
-        mut request: Request<S::Command>,
-        deadline: Duration,
-    ) -> Result<S::Output, WriteError<S::Command>> {
-        let give_up = tokio::time::Instant::now() + deadline;
-        loop {
-            let error = match self.write(request).await {
-                Ok(output) => return Ok(output),
-                Err(error @ WriteError::Superseded(_)) => return Err(error),
-                Err(error) => error,
-            };
-            if tokio::time::Instant::now() >= give_up {
-                return Err(error);
-            }
-            if error.leader().is_none() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            request = error.into_inner();
-        }
-    }
-
-    /// What node `id` reports of itself.
-    ///
-    /// # Errors
-    ///
-    /// When `id` is not a member, or does not answer within a second.
-    pub async fn status(&mut self, id: NodeId) -> io::Result<Status> {
-        let line = self.lines.get_mut(&id).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("{id} is not a member"))
-        })?;
-        match line.call(&Call::<S>::Status, CLIENT_TIMEOUT).await {
-            Ok(status) => Ok(status),
-            Err(failure) => Err(failure.into_io()),
-        }
-    }
-
-    /// A copy of node `id`'s state as it is now, possibly stale, as
-    /// [`Node::read_local`] sees it: the node writes it with [`Replicated::snapshot`] and this
-    /// client reads it back with [`Replicated::restore`]. The whole state travels, within
-    /// the one-second answer time: meant for tests and inspection of small states.
-    ///
-    /// # Errors
-    ///
-    /// When `id` is not a member, does not answer within a second, has stopped, or sends a
-    /// state that does not restore.
-    pub async fn local_state(&mut self, id: NodeId) -> io::Result<S> {
-        let line = self.lines.get_mut(&id).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("{id} is not a member"))
-        })?;
-        let answer: Result<Vec<u8>, String> =
-            match line.call(&Call::<S>::State, CLIENT_TIMEOUT).await {
-                Ok(answer) => answer,
-                Err(failure) => return Err(failure.into_io()),
-            };
-        let bytes = answer.map_err(io::Error::other)?;
-        S::restore(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-    }
-
-    /// The member after `id`, counting round.
-    fn after(&self, id: NodeId) -> NodeId {
-        let mut later = self.lines.range(id + 1..).map(|(&id, _)| id);
-        later
-            .next()
-            .unwrap_or_else(|| *self.lines.keys().next().expect("members"))
     }
 }

@@ -1,7 +1,7 @@
 //! Linearizable reads across a failover: clients run random register operations (writes
 //! through the log, gets as linearizable reads off the log) while the leader crashes and
-//! comes back, and while the next leader is cut off and healed; the checker must find, for every key, an order that respects real time and
-//! explains every result.
+//! comes back, and while the next leader is cut off and healed; the checker must find, for
+//! every key, an order that respects real time and explains every result.
 
 mod support;
 
