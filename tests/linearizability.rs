@@ -57,16 +57,7 @@ fn record_histories(seed: u64) -> HashMap<u64, Vec<Event>> {
                         let op = random_op(roll);
                         let start = Instant::now();
                         let output = handle.call((key, op)).unwrap();
-                        let end = Instant::now();
-                        events.push((
-                            key,
-                            Event {
-                                op,
-                                output,
-                                start,
-                                end,
-                            },
-                        ));
+                        events.push((key, Event::ended(op, output, start)));
                     }
                     events
                 })

@@ -38,16 +38,7 @@ async fn client(cluster: Arc<Cluster>, id: u64, stop: Arc<AtomicBool>) -> Vec<(u
             Op::Get => (cluster.read(key).await, false),
             _ => cluster.write(session.request(Cmd::Register(key, op))).await,
         };
-        let end = Instant::now();
-        events.push((
-            key,
-            Event {
-                op,
-                output,
-                start,
-                end,
-            },
-        ));
+        events.push((key, Event::ended(op, output, start)));
     }
     events
 }

@@ -60,6 +60,19 @@ pub(crate) struct Event {
     pub(crate) end: Instant,
 }
 
+impl Event {
+    /// `op`, invoked at `start`, returning `output` now.
+    pub(crate) fn ended(op: Op, output: Output, start: Instant) -> Self {
+        let end = Instant::now();
+        Self {
+            op,
+            output,
+            start,
+            end,
+        }
+    }
+}
+
 /// Whether some order of `history` respects real time (an operation that returned before
 /// another was invoked comes first) and explains every output, starting from `initial`.
 pub(crate) fn linearizable(history: &[Event], initial: Option<u64>) -> bool {

@@ -169,6 +169,11 @@ impl Cluster {
         Arc::clone(self.nodes.lock().await.get(&id).expect("the node is up"))
     }
 
+    /// Node `id`'s metrics as they stand.
+    pub async fn metrics(&self, id: NodeId) -> openraft::RaftMetrics<NodeId, openraft::BasicNode> {
+        self.node(id).await.raft().metrics().borrow().clone()
+    }
+
     pub async fn live(&self) -> Vec<NodeId> {
         self.nodes.lock().await.keys().copied().collect()
     }
