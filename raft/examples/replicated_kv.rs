@@ -106,15 +106,20 @@ pub(crate) async fn run_node(id: NodeId, dir: PathBuf, addrs: Vec<String>) -> st
     Ok(())
 }
 
-/// The three nodes of the demo, as child processes.
-struct Cluster {
+/// The three nodes of the demo (and of `raft/tests/processes.rs`), as child processes of
+/// this binary.
+pub(crate) struct Cluster {
     dir: PathBuf,
     addrs: Vec<String>,
     children: BTreeMap<NodeId, Child>,
 }
 
+/// Set in a node started by a [`Cluster`]: the node ends when its parent closes its stdin,
+/// however the parent ends, rather than run on as an orphan.
+const CHILD: &str = "REPLICATED_KV_CHILD";
+
 impl Cluster {
-    fn start(dir: &Path) -> Self {
+    pub(crate) fn start(dir: &Path) -> Self {
         // Three free ports: bound, noted, released for the nodes.
         let listeners: Vec<_> = (0..3)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
@@ -135,12 +140,15 @@ impl Cluster {
         cluster
     }
 
-    fn spawn(&mut self, id: NodeId) {
+    /// Starts node `id` on its directory.
+    pub(crate) fn spawn(&mut self, id: NodeId) {
         let child = Process::new(std::env::current_exe().unwrap())
             .arg("node")
             .arg(id.to_string())
             .arg(self.dir.join(id.to_string()))
             .args(&self.addrs)
+            .env(CHILD, "1")
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -148,13 +156,13 @@ impl Cluster {
     }
 
     /// Kills node `id` with `SIGKILL`: no goodbye, no flush.
-    fn kill(&mut self, id: NodeId) {
+    pub(crate) fn kill(&mut self, id: NodeId) {
         let mut child = self.children.remove(&id).unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
     }
 
-    fn client(&self) -> TcpClient<Kv> {
+    pub(crate) fn client(&self) -> TcpClient<Kv> {
         TcpClient::new((1..).zip(self.addrs.iter().cloned()))
     }
 }
@@ -165,6 +173,7 @@ impl Drop for Cluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -270,21 +279,30 @@ async fn demo() {
         (200, Some(&200))
     );
     println!("the three nodes hold the same state");
-    drop(cluster);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(cluster); // and its directory
+}
+
+/// Runs `node <id> <dir> <addr1> <addr2> <addr3>` (`args`, after the program's name) until
+/// killed; as a [`Cluster`]'s child, also until its stdin closes.
+pub(crate) fn node_main(args: &[String]) {
+    let id = args[1].parse().expect("a node id: 1, 2 or 3");
+    if std::env::var_os(CHILD).is_some() {
+        std::thread::spawn(|| {
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+            std::process::exit(0);
+        });
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(run_node(id, PathBuf::from(&args[2]), args[3..].to_vec()))
+        .unwrap();
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     match args.first().map(String::as_str) {
-        None | Some("demo") => runtime.block_on(demo()),
-        Some("node") if args.len() == 6 => {
-            let id = args[1].parse().expect("a node id: 1, 2 or 3");
-            runtime
-                .block_on(run_node(id, PathBuf::from(&args[2]), args[3..].to_vec()))
-                .unwrap();
-        }
+        None | Some("demo") => tokio::runtime::Runtime::new().unwrap().block_on(demo()),
+        Some("node") if args.len() == 6 => node_main(&args),
         _ => {
             eprintln!("usage: replicated_kv [demo | node <id> <dir> <addr1> <addr2> <addr3>]");
             std::process::exit(2);

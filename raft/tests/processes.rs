@@ -4,14 +4,12 @@
 //! sent over TCP. Every acknowledged write is applied exactly once, on every node.
 //!
 //! The node processes are this test binary itself (`harness = false`: it has its own `main`):
-//! it compiles the example's source as a module, and a child started with `SQ_RAFT_NODE` set
-//! runs one node. So the nodes always run the code this binary was built from, whichever
+//! it compiles the example's source as a module, and starts its nodes with the example's
+//! `Cluster`, whose children run `node …` as the example does. So the nodes always run the code this binary was built from, whichever
 //! targets `cargo test` was asked to build (the example's own binary is not built for
 //! `cargo test --test processes`, and may be stale).
 
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -22,116 +20,27 @@ use singular_queue_raft::{NodeId, Session, TcpClient};
 #[allow(dead_code)] // The example's `main` and demo.
 mod example;
 
-use example::{Command, Kv, Output};
-
-/// Set in a node process: its id. [`DIR`] and [`ADDRS`] give the rest.
-const NODE: &str = "SQ_RAFT_NODE";
-/// The node's directory.
-const DIR: &str = "SQ_RAFT_NODE_DIR";
-/// The three nodes' addresses, comma-separated.
-const ADDRS: &str = "SQ_RAFT_NODE_ADDRS";
+use example::{Cluster, Command, Kv, Output};
 
 fn main() {
-    match std::env::var(NODE) {
-        Ok(id) => node_process(id.parse().expect("a node id")),
-        Err(_) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(a_leader_killed_with_sigkill_loses_no_acknowledged_write());
-            // As libtest reports it, for the tally of `.ci/test-all`.
-            println!("test a_leader_killed_with_sigkill_loses_no_acknowledged_write ... ok");
-            println!("test result: ok. 1 passed; 0 failed");
-        }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("node") {
+        // A node process of the test below (the example's `Cluster` starts this binary).
+        return example::node_main(&args);
     }
-}
-
-/// A node process, started by the test with `SQ_RAFT_NODE` set to its id: runs node `id`
-/// until killed, or until the test's end closes its stdin.
-fn node_process(id: NodeId) {
-    let dir = PathBuf::from(std::env::var_os(DIR).unwrap());
-    let addrs = std::env::var(ADDRS).unwrap();
-    let addrs = addrs.split(',').map(str::to_owned).collect();
-    // The test holds this process's stdin open: when the test ends, however it ends, the
-    // pipe closes and the node goes too, rather than run on as an orphan.
-    std::thread::spawn(|| {
-        let _ = std::io::stdin().read_to_end(&mut Vec::new());
-        std::process::exit(0);
-    });
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(example::run_node(id, dir, addrs)).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(a_leader_killed_with_sigkill_loses_no_acknowledged_write());
+    // As libtest reports it, for the tally of `.ci/test-all`.
+    println!("test a_leader_killed_with_sigkill_loses_no_acknowledged_write ... ok");
+    println!("test result: ok. 1 passed; 0 failed");
 }
 
 const WRITERS: u64 = 3;
 const DEADLINE: Duration = Duration::from_secs(30);
-
-struct Nodes {
-    dir: PathBuf,
-    addrs: Vec<String>,
-    children: Vec<Option<Child>>,
-}
-
-impl Nodes {
-    fn start() -> Self {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("processes-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        // Three free ports: bound, noted, released for the nodes.
-        let listeners: Vec<_> = (0..3)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let addrs = listeners
-            .iter()
-            .map(|l| l.local_addr().unwrap().to_string())
-            .collect();
-        drop(listeners);
-        let mut nodes = Self {
-            dir,
-            addrs,
-            children: vec![None, None, None],
-        };
-        for id in 1..=3 {
-            nodes.spawn(id);
-        }
-        nodes
-    }
-
-    /// Starts node `id` on its directory: this binary, running [`node_process`].
-    fn spawn(&mut self, id: NodeId) {
-        let child = Process::new(std::env::current_exe().unwrap())
-            .env(NODE, id.to_string())
-            .env(DIR, self.dir.join(id.to_string()))
-            .env(ADDRS, self.addrs.join(","))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.children[id as usize - 1] = Some(child);
-    }
-
-    /// `SIGKILL`: the process gets no chance to flush or say goodbye.
-    fn kill(&mut self, id: NodeId) {
-        let mut child = self.children[id as usize - 1].take().unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
-    fn client(&self) -> TcpClient<Kv> {
-        TcpClient::new((1..).zip(self.addrs.iter().cloned()))
-    }
-}
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for mut child in self.children.iter_mut().filter_map(Option::take) {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// The counter of writer `id`.
 fn counter(id: u64) -> String {
@@ -203,7 +112,10 @@ async fn applied(client: &mut TcpClient<Kv>, id: NodeId) -> u64 {
 }
 
 async fn a_leader_killed_with_sigkill_loses_no_acknowledged_write() {
-    let mut nodes = Nodes::start();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("processes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut nodes = Cluster::start(&dir);
     let mut observer = nodes.client();
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..WRITERS)
