@@ -10,6 +10,7 @@ const NO_ROOM_IN_TIME: &str = "timed out waiting for room in the queue";
 const PANICKED: &str = "the command panicked";
 const NOT_COMMITTED: &str = "the command was applied, but its batch was not committed";
 const WOULD_DEADLOCK: &str = "waiting would deadlock: the queue waits for this thread";
+const CROSS_SHARD: &str = "the command's keys belong to more than one shard";
 const NOT_WAITED: &str = "not waited for: waiting would deadlock, and the command stays accepted";
 
 /// A command the queue refused: it was not accepted, and here it is back.
@@ -52,6 +53,10 @@ pub enum SubmitError<T> {
     /// (each worker blocked calling, or waiting for room in, the next). Waiting for room here
     /// would never end, so the submit is refused instead.
     Deadlock(T),
+    /// Submitted to a [`Sharded`](crate::Sharded) queue, the command's keys belong to more
+    /// than one shard (see [`Route::CrossShard`](crate::Route::CrossShard)): no shard can
+    /// apply it alone, so none was given it.
+    CrossShard(T),
 }
 
 /// Why a ticket will never hold its command's output.
@@ -114,6 +119,9 @@ pub enum CallError<T> {
     /// queues (each worker blocked calling, or waiting for room in, the next): the call would
     /// never return, so the command was not accepted.
     Deadlock(T),
+    /// Called on a [`Sharded`](crate::Sharded) queue with a command whose keys belong to more
+    /// than one shard; the command was not accepted.
+    CrossShard(T),
     /// `apply` panicked on this very command; the panic's message is kept.
     Panicked(String),
     /// `apply` ran on this command and returned, but its batch was not committed (see
@@ -145,7 +153,8 @@ impl<T> SubmitError<T> {
             Self::Closed(command)
             | Self::Full(command)
             | Self::Timeout(command)
-            | Self::Deadlock(command) => command,
+            | Self::Deadlock(command)
+            | Self::CrossShard(command) => command,
         }
     }
 
@@ -169,6 +178,11 @@ impl<T> SubmitError<T> {
         matches!(self, Self::Deadlock(_))
     }
 
+    /// Whether a sharded queue refused the command because its keys span shards.
+    pub fn is_cross_shard(&self) -> bool {
+        matches!(self, Self::CrossShard(_))
+    }
+
     /// The same refusal, carrying `f(command)`.
     pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> SubmitError<U> {
         match self {
@@ -176,6 +190,7 @@ impl<T> SubmitError<T> {
             Self::Full(command) => SubmitError::Full(f(command)),
             Self::Timeout(command) => SubmitError::Timeout(f(command)),
             Self::Deadlock(command) => SubmitError::Deadlock(f(command)),
+            Self::CrossShard(command) => SubmitError::CrossShard(f(command)),
         }
     }
 }
@@ -187,6 +202,7 @@ impl<T> fmt::Debug for SubmitError<T> {
             Self::Full(_) => f.write_str("Full(..)"),
             Self::Timeout(_) => f.write_str("Timeout(..)"),
             Self::Deadlock(_) => f.write_str("Deadlock(..)"),
+            Self::CrossShard(_) => f.write_str("CrossShard(..)"),
         }
     }
 }
@@ -198,6 +214,7 @@ impl<T> fmt::Display for SubmitError<T> {
             Self::Full(_) => f.write_str("submitting to a full queue"),
             Self::Timeout(_) => f.write_str(NO_ROOM_IN_TIME),
             Self::Deadlock(_) => f.write_str(WOULD_DEADLOCK),
+            Self::CrossShard(_) => f.write_str(CROSS_SHARD),
         }
     }
 }
@@ -257,7 +274,8 @@ impl<T> CallError<T> {
             | Self::Full(command)
             | Self::Timeout(command)
             | Self::Reentrant(command)
-            | Self::Deadlock(command) => Some(command),
+            | Self::Deadlock(command)
+            | Self::CrossShard(command) => Some(command),
             Self::Panicked(_)
             | Self::NotCommitted(_)
             | Self::NotApplied
@@ -293,6 +311,11 @@ impl<T> CallError<T> {
         matches!(self, Self::Deadlock(_) | Self::NotWaited)
     }
 
+    /// Whether a sharded queue refused the command because its keys span shards.
+    pub fn is_cross_shard(&self) -> bool {
+        matches!(self, Self::CrossShard(_))
+    }
+
     /// Whether `apply` panicked on the command.
     pub fn is_panicked(&self) -> bool {
         matches!(self, Self::Panicked(_))
@@ -326,6 +349,7 @@ impl<T> From<SubmitError<T>> for CallError<T> {
             SubmitError::Full(command) => Self::Full(command),
             SubmitError::Timeout(command) => Self::Timeout(command),
             SubmitError::Deadlock(command) => Self::Deadlock(command),
+            SubmitError::CrossShard(command) => Self::CrossShard(command),
         }
     }
 }
@@ -350,6 +374,7 @@ impl<T> fmt::Debug for CallError<T> {
             Self::Timeout(_) => f.write_str("Timeout(..)"),
             Self::Reentrant(_) => f.write_str("Reentrant(..)"),
             Self::Deadlock(_) => f.write_str("Deadlock(..)"),
+            Self::CrossShard(_) => f.write_str("CrossShard(..)"),
             Self::Panicked(message) => f.debug_tuple("Panicked").field(message).finish(),
             Self::NotCommitted(message) => f.debug_tuple("NotCommitted").field(message).finish(),
             Self::NotApplied => f.write_str("NotApplied"),
@@ -368,6 +393,7 @@ impl<T> fmt::Display for CallError<T> {
             Self::Timeout(_) => f.write_str(NO_ROOM_IN_TIME),
             Self::Reentrant(_) => f.write_str("calling a queue from its own worker thread"),
             Self::Deadlock(_) => f.write_str(WOULD_DEADLOCK),
+            Self::CrossShard(_) => f.write_str(CROSS_SHARD),
             Self::Panicked(message) => write!(f, "{PANICKED}: {message}"),
             Self::NotCommitted(message) => write!(f, "{NOT_COMMITTED}: {message}"),
             Self::NotApplied => f.write_str(NOT_APPLIED),

@@ -269,6 +269,7 @@ mod poisoned;
 mod queue;
 mod reply;
 mod room;
+mod sharded;
 mod shared;
 mod spare;
 mod state_machine;
@@ -293,6 +294,10 @@ pub use on_panic::OnPanic;
 pub use permit::Permit;
 pub use poisoned::Poisoned;
 pub use queue::SingularQueue;
+pub use sharded::{
+    ByKey, ByKeys, Route, Router, Sharded, ShardedBuilder, ShardedHandle, ShardedStats,
+    SnapshotError, by_key, by_keys, shard_of,
+};
 pub use state_machine::StateMachine;
 pub use stats::Stats;
 pub use ticket::Ticket;

@@ -5,6 +5,11 @@ use crate::commit::Outcome;
 use crate::reply::Reply;
 use crate::sync::Instant;
 
+/// Code of the crate's own that the worker runs on the state between two batches (a
+/// [`Sharded`](crate::Sharded) snapshot's marker). Dropped unrun if the queue stops or is
+/// poisoned first: whatever it captured tells its waiter in its `Drop`.
+pub(crate) type Visit<S> = Box<dyn FnOnce(&S) + Send>;
+
 pub(crate) enum Message<S: StateMachine> {
     /// A command, with the reply to complete unless it was a `tell`.
     Apply {
@@ -21,6 +26,9 @@ pub(crate) enum Message<S: StateMachine> {
         /// When they were accepted, if the queue measures queue time.
         enqueued: Option<Instant>,
     },
+    /// Run on the state once the commands ahead of it are applied and their batch ended. It
+    /// holds no place: the code that sends one bounds how many are in flight.
+    Visit(Visit<S>),
     /// From a commit thread: how the commit numbered `seq` ended.
     Committed { seq: u64, outcome: Outcome },
     /// Sent once by the shutdown, after the gate is closed and quiet: the last message. Also

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::commit::Outcome;
 use crate::gate::Gate;
-use crate::message::Message;
+use crate::message::{Message, Visit};
 use crate::reply::Reply;
 use crate::room::Room;
 use crate::stats::{Counters, Padded};
@@ -438,6 +438,20 @@ impl<S: StateMachine> Shared<S> {
         .await
     }
 
+    /// Hands the worker code to run on the state after the commands accepted so far, through
+    /// the gate but holding no place; or gives it back if the queue is closed.
+    pub(crate) fn visit(&self, visit: Visit<S>) -> Result<(), Visit<S>> {
+        let Some(_pass) = self.gate.enter() else {
+            return Err(visit);
+        };
+        self.tx.try_send(Message::Visit(visit)).map_err(|refused| {
+            let Message::Visit(visit) = refused.into_inner() else {
+                unreachable!("the channel gives back what it was given")
+            };
+            visit
+        })
+    }
+
     /// Called by the worker for commands it has taken out: gives their vacancies back and
     /// wakes submitters waiting for room.
     pub(crate) fn slots_freed(&self, count: usize) {
@@ -547,7 +561,9 @@ impl<S: StateMachine> Shared<S> {
     fn count_refused<T>(&self, refusal: &SubmitError<T>, count: usize) {
         let counter = match refusal {
             SubmitError::Closed(_) => &self.counters.submit.refused_closed,
-            SubmitError::Full(_) | SubmitError::Deadlock(_) => &self.counters.submit.rejected,
+            SubmitError::Full(_) | SubmitError::Deadlock(_) | SubmitError::CrossShard(_) => {
+                &self.counters.submit.rejected
+            }
             SubmitError::Timeout(_) => &self.counters.submit.timed_out,
         };
         counter.add(count as u64);

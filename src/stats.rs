@@ -105,6 +105,34 @@ impl Stats {
     }
 }
 
+impl Stats {
+    /// The figures of several queues as one: counts, depths and capacities added, maxima
+    /// taken, means weighted by what they average.
+    pub(crate) fn total<'a>(all: impl IntoIterator<Item = &'a Stats>) -> Stats {
+        all.into_iter().fold(Stats::default(), |sum, one| Stats {
+            submitted: sum.submitted + one.submitted,
+            applied: sum.applied + one.applied,
+            panicked: sum.panicked + one.panicked,
+            not_applied: sum.not_applied + one.not_applied,
+            refused_closed: sum.refused_closed + one.refused_closed,
+            rejected: sum.rejected + one.rejected,
+            timed_out: sum.timed_out + one.timed_out,
+            dropped: sum.dropped + one.dropped,
+            batches: sum.batches + one.batches,
+            max_batch_size: sum.max_batch_size.max(one.max_batch_size),
+            failed_commits: sum.failed_commits + one.failed_commits,
+            max_queue_time: sum.max_queue_time.max(one.max_queue_time),
+            depth: sum.depth.saturating_add(one.depth),
+            capacity: sum.capacity.saturating_add(one.capacity),
+            batched: sum.batched + one.batched,
+            queue_time_total_ns: sum
+                .queue_time_total_ns
+                .saturating_add(one.queue_time_total_ns),
+            queue_time_count: sum.queue_time_count + one.queue_time_count,
+        })
+    }
+}
+
 /// The public figures and the two means; nothing private.
 impl fmt::Debug for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -2,7 +2,7 @@
 
 mod commits;
 
-use crate::message::Message;
+use crate::message::{Message, Visit};
 use crate::on_panic::{self, OnPanic};
 use crate::reply::Reply;
 use crate::shared::Shared;
@@ -259,6 +259,11 @@ impl<S: StateMachine> Worker<S> {
                     }
                 }
                 Message::Committed { seq, outcome } => self.commit_ended(seq, outcome),
+                Message::Visit(visit) => {
+                    self.end_batch(taken, applied, 0);
+                    self.visit(visit);
+                    return (taken, None);
+                }
                 // `Stop` is the channel's last message when the owner sent it after the gate
                 // went quiet; an orphaned or handle-closed queue's `Stop` is only a nudge to
                 // look at the flags.
@@ -308,6 +313,19 @@ impl<S: StateMachine> Worker<S> {
         }
         self.apply(command, reply, queue_time);
         true
+    }
+
+    /// Runs the crate's own code on the state between two batches, unless the queue is
+    /// stopping or poisoned: then it is dropped unrun, which tells its waiter. Either may run
+    /// user code (a snapshot's function, its captures' `Drop`), so both are caught; the state
+    /// is only read, so a panic poisons nothing.
+    fn visit(&mut self, visit: Visit<S>) {
+        let state = &self.state;
+        let _ = if self.poison.is_some() || self.shared.stopping_now() {
+            on_panic::catch(move || drop(visit))
+        } else {
+            on_panic::catch(move || visit(state))
+        };
     }
 
     /// Waits for the next message: spinning first, as the wait strategy allows, because a

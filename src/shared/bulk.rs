@@ -104,7 +104,8 @@ impl<S: StateMachine> Shared<S> {
                 SubmitError::Closed(rest)
                 | SubmitError::Full(rest)
                 | SubmitError::Timeout(rest)
-                | SubmitError::Deadlock(rest) => rest.len(),
+                | SubmitError::Deadlock(rest)
+                | SubmitError::CrossShard(rest) => rest.len(),
             };
             self.count_refused(refused, count);
         })

@@ -52,9 +52,11 @@ impl<S: StateMachine> Shared<S> {
                 Ok(Offered::Evicted(self.send_held(message), oldest))
             }
             // Not a bulk (`Message::Tells`): bulks are formed only under policies that never
-            // evict. So what else is found is a nudge.
-            Ok(nudge) => {
-                let _ = self.tx.try_send(nudge);
+            // evict. So what else is found is a nudge, a commit's report or a visit: sent
+            // again, behind later commands (a snapshot's cut allows a marker that moves back:
+            // see `sharded/cut.rs`).
+            Ok(other) => {
+                let _ = self.tx.try_send(other);
                 Err(message)
             }
             Err(_) => Err(message),

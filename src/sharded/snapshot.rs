@@ -1,0 +1,151 @@
+//! A snapshot across shards: its markers, and why one can fail.
+
+use std::error::Error;
+use std::fmt;
+
+use super::cut::Cut;
+use crate::reply::{self, Reply};
+use crate::sync::Arc;
+use crate::{Handle, StateMachine, Ticket, WaitError, on_panic};
+
+/// Why [`ShardedHandle::snapshot`](crate::ShardedHandle::snapshot) returned no snapshot.
+/// No shard's state was changed by the attempt; it may be tried again (except after
+/// `Closed`).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotError {
+    /// A shard was closed (shut down, closed from a handle, or stopped by a panic) before
+    /// its marker could go in.
+    Closed,
+    /// A shard stopped before reaching its marker: a `shutdown_now`, or a state poisoned by
+    /// a panic.
+    NotApplied,
+    /// Waiting would never end: the caller is a worker that a shard waits for, or a shard's
+    /// worker waits (a call from `apply`, a wait for room) for another shard that waits at
+    /// the cut.
+    Deadlock,
+    /// The snapshot's function panicked on a shard; the panic's message is kept. The shard
+    /// goes on (the function only reads the state).
+    Panicked(String),
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("a shard was closed before the snapshot's marker"),
+            Self::NotApplied => {
+                f.write_str("a shard stopped before reaching the snapshot's marker")
+            }
+            Self::Deadlock => f.write_str("waiting for the snapshot would deadlock"),
+            Self::Panicked(message) => write!(f, "the snapshot's function panicked: {message}"),
+        }
+    }
+}
+
+impl Error for SnapshotError {}
+
+/// The function a snapshot computes on each shard's state.
+type Compute<S, R> = Arc<dyn Fn(&S) -> R + Send + Sync>;
+
+/// One shard's marker: arrives at the cut when its worker reaches it, and computes there.
+/// Dropped unrun, it fails the cut, so no other shard waits for it.
+struct Marker<S, R> {
+    cut: Arc<Cut>,
+    shard: usize,
+    compute: Compute<S, R>,
+    reply: Option<Reply<R>>,
+}
+
+impl<S, R> Marker<S, R> {
+    fn reach(mut self, state: &S) {
+        let reply = self.reply.take().expect("a marker is reached once");
+        let result = match self.cut.arrive(self.shard) {
+            Ok(()) => on_panic::catch(|| (self.compute)(state)).map_err(WaitError::Panicked),
+            Err(_) => Err(WaitError::NotApplied),
+        };
+        reply.send(result);
+    }
+}
+
+impl<S, R> Drop for Marker<S, R> {
+    fn drop(&mut self) {
+        if self.reply.is_some() {
+            self.cut.fail(SnapshotError::NotApplied);
+        }
+    }
+}
+
+/// A snapshot whose markers are in: one ticket per shard, and the cut that says whether it
+/// held.
+pub(super) struct Taking<R> {
+    cut: Arc<Cut>,
+    tickets: Vec<Ticket<R>>,
+}
+
+/// Puts a marker computing `compute` into every shard, in shard order; stops at the first
+/// shard that is closed, and fails the cut. The caller holds the lock that keeps the markers
+/// of two snapshots in one order.
+pub(super) fn mark<S, R>(shards: &[Handle<S>], compute: Compute<S, R>) -> Taking<R>
+where
+    S: StateMachine,
+    R: Send + 'static,
+{
+    let ids = shards.iter().map(|shard| shard.shared().id()).collect();
+    let cut = Arc::new(Cut::new(ids));
+    let mut tickets = Vec::with_capacity(shards.len());
+    for (index, shard) in shards.iter().enumerate() {
+        let (reply, slot) = reply::pair();
+        let marker = Marker {
+            cut: Arc::clone(&cut),
+            shard: index,
+            compute: Arc::clone(&compute),
+            reply: Some(reply),
+        };
+        if let Err(refused) = shard
+            .shared()
+            .visit(Box::new(move |state| marker.reach(state)))
+        {
+            cut.fail(SnapshotError::Closed);
+            drop(refused);
+            break;
+        }
+        let shared = shard.shared();
+        tickets.push(Ticket::new(slot, shared.wait_strategy(), shared.id()));
+    }
+    Taking { cut, tickets }
+}
+
+impl<R: 'static> Taking<R> {
+    /// Waits for every shard's result.
+    pub(super) fn wait(self) -> Result<Vec<R>, SnapshotError> {
+        let results = self.tickets.into_iter().map(Ticket::wait).collect();
+        settle(&self.cut, results)
+    }
+
+    /// Waits for every shard's result as a task.
+    pub(super) async fn wait_async(self) -> Result<Vec<R>, SnapshotError> {
+        let mut results = Vec::with_capacity(self.tickets.len());
+        for ticket in self.tickets {
+            results.push(ticket.await);
+        }
+        settle(&self.cut, results)
+    }
+}
+
+/// The snapshot, or why there is none: the cut's failure first (it names the cause; the
+/// shards it released only say they did not compute).
+fn settle<R>(cut: &Cut, results: Vec<Result<R, WaitError>>) -> Result<Vec<R>, SnapshotError> {
+    if let Some(failed) = cut.failure() {
+        return Err(failed);
+    }
+    results
+        .into_iter()
+        .map(|result| {
+            result.map_err(|error| match error {
+                WaitError::Panicked(message) => SnapshotError::Panicked(message),
+                WaitError::Deadlock => SnapshotError::Deadlock,
+                _ => SnapshotError::NotApplied,
+            })
+        })
+        .collect()
+}
