@@ -373,8 +373,8 @@ MUTATIONS = {
     # learns that the queue closed.
     "evictor-swallows-the-nudge": (
         "src/shared/eviction.rs",
-        "            Ok(nudge) => {\n                let _ = self.tx.try_send(nudge);\n",
-        "            Ok(nudge) => {\n                drop(nudge);\n",
+        "            Ok(other) => {\n                let _ = self.tx.try_send(other);\n",
+        "            Ok(other) => {\n                drop(other);\n",
         "an_evicting_submitter_never_swallows_a_close_nudge",
     ),
     # A permit's send wakes nobody: a DropOldest submitter waiting for a command to evict
@@ -473,6 +473,22 @@ MUTATIONS = {
         "if unwinding_out_of_a_model() {",
         "if false && unwinding_out_of_a_model() {",
         "checking_the_dashboard_before_buying_oversells",
+    ),
+    # A snapshot's worker computes at its marker and goes on without waiting for the other
+    # shards: a command applied past one marker can cause one applied before another.
+    "cut-without-the-barrier": (
+        "src/sharded/cut.rs",
+        "            self.changed.wait(&mut state);",
+        "            break;",
+        "a_snapshot_never_holds_an_effect_without_its_cause",
+    ),
+    # A marker dropped unrun (its shard stopped first) does not fail the cut: the shards that
+    # reached theirs wait for it forever.
+    "dropped-marker-keeps-the-cut-waiting": (
+        "src/sharded/snapshot.rs",
+        "            self.cut.fail(SnapshotError::NotApplied);",
+        "            let _ = &self.cut;",
+        "a_snapshot_racing_shutdown_now_always_ends",
     ),
 }
 

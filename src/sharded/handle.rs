@@ -364,7 +364,7 @@ impl<S: StateMachine> ShardedHandle<S> {
         R: Send + 'static,
     {
         let _waiting = self.wait_for_every_shard()?;
-        self.mark(Arc::new(f)).wait()
+        self.mark(f).wait()
     }
 
     /// Like [`snapshot`](ShardedHandle::snapshot), waiting as a task, on any executor.
@@ -383,16 +383,17 @@ impl<S: StateMachine> ShardedHandle<S> {
         R: Send + 'static,
     {
         drop(self.wait_for_every_shard()?);
-        self.mark(Arc::new(f)).wait_async().await
+        self.mark(f).wait_async().await
     }
 
     /// Puts the markers in, under the lock that keeps snapshots in one order.
-    fn mark<R: Send + 'static>(
-        &self,
-        f: Arc<dyn Fn(&S) -> R + Send + Sync>,
-    ) -> snapshot::Taking<R> {
+    fn mark<R, F>(&self, f: F) -> snapshot::Taking<R>
+    where
+        F: Fn(&S) -> R + Send + Sync + 'static,
+        R: Send + 'static,
+    {
         let _marking = self.inner.marking.lock();
-        snapshot::mark(&self.inner.shards, f)
+        snapshot::mark(&self.inner.shards, Arc::new(f))
     }
 
     /// Records that this thread waits for every shard, or refuses if it is a worker that one

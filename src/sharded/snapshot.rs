@@ -44,20 +44,21 @@ impl fmt::Display for SnapshotError {
 
 impl Error for SnapshotError {}
 
-/// The function a snapshot computes on each shard's state.
-type Compute<S, R> = Arc<dyn Fn(&S) -> R + Send + Sync>;
-
 /// One shard's marker: arrives at the cut when its worker reaches it, and computes there.
 /// Dropped unrun, it fails the cut, so no other shard waits for it.
-struct Marker<S, R> {
+struct Marker<F, R> {
     cut: Arc<Cut>,
     shard: usize,
-    compute: Compute<S, R>,
+    /// The function the snapshot computes on each shard's state.
+    compute: Arc<F>,
     reply: Option<Reply<R>>,
 }
 
-impl<S, R> Marker<S, R> {
-    fn reach(mut self, state: &S) {
+impl<F, R> Marker<F, R> {
+    fn reach<S>(mut self, state: &S)
+    where
+        F: Fn(&S) -> R,
+    {
         let reply = self.reply.take().expect("a marker is reached once");
         let result = match self.cut.arrive(self.shard) {
             Ok(()) => on_panic::catch(|| (self.compute)(state)).map_err(WaitError::Panicked),
@@ -67,7 +68,7 @@ impl<S, R> Marker<S, R> {
     }
 }
 
-impl<S, R> Drop for Marker<S, R> {
+impl<F, R> Drop for Marker<F, R> {
     fn drop(&mut self) {
         if self.reply.is_some() {
             self.cut.fail(SnapshotError::NotApplied);
@@ -85,10 +86,11 @@ pub(super) struct Taking<R> {
 /// Puts a marker computing `compute` into every shard, in shard order; stops at the first
 /// shard that is closed, and fails the cut. The caller holds the lock that keeps the markers
 /// of two snapshots in one order.
-pub(super) fn mark<S, R>(shards: &[Handle<S>], compute: Compute<S, R>) -> Taking<R>
+pub(super) fn mark<S, R, F>(shards: &[Handle<S>], compute: Arc<F>) -> Taking<R>
 where
     S: StateMachine,
     R: Send + 'static,
+    F: Fn(&S) -> R + Send + Sync + 'static,
 {
     let ids = shards.iter().map(|shard| shard.shared().id()).collect();
     let cut = Arc::new(Cut::new(ids));
