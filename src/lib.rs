@@ -330,4 +330,6 @@ mod samples {
     struct Testing;
     #[doc = include_str!("../book/src/service.md")]
     struct Service;
+    #[doc = include_str!("../book/src/sharded.md")]
+    struct ShardedChapter;
 }
