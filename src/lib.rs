@@ -186,6 +186,32 @@
 //! `fsync`, as a [`Commit::later`] job) runs on a commit thread while the worker applies the
 //! next commands, and outputs held under [`ReplyMode::AfterBatch`] go out once it succeeds.
 //!
+//! # One queue per core
+//!
+//! When the state splits by key, [`Sharded`] runs one queue per shard and sends each command
+//! to the shard that owns its key ([`by_key`], or your own [`Router`]): one key's commands
+//! keep one order, different keys run in parallel, each shard with its own bounded queue.
+//! [`ShardedHandle::snapshot`] reads every shard at one consistent cut.
+//!
+//! ```
+//! use singular_queue::{Sharded, StateMachine, by_key};
+//! # #[derive(Default)]
+//! # struct Counter(u64);
+//! # impl StateMachine for Counter {
+//! #     type Command = (u64, u64);
+//! #     type Output = u64;
+//! #     fn apply(&mut self, (_, add): (u64, u64)) -> u64 { self.0 += add; self.0 }
+//! # }
+//!
+//! // Commands are (key, amount), routed by key over two shards.
+//! let sharded = Sharded::new(2, by_key(|c: &(u64, u64)| c.0), |_| Counter::default());
+//! for key in 0..10 {
+//!     sharded.tell((key, 1)).unwrap();
+//! }
+//! let per_shard = sharded.snapshot(|counter: &Counter| counter.0).unwrap();
+//! assert_eq!(per_shard.iter().sum::<u64>(), 10);
+//! ```
+//!
 //! # Nothing is lost
 //!
 //! Every command you hand over is applied exactly once, or handed back to you
