@@ -489,8 +489,12 @@ impl<S: StateMachine> ShardedHandle<S> {
             .try_for_each(Handle::wait_until_quiet)
     }
 
-    /// `command` with the shard that owns it, or back if its keys span shards (counted).
+    /// `command` with the shard that owns it, or back if its keys span shards (counted). One
+    /// shard owns every key: the router is not asked.
     fn owner(&self, command: S::Command) -> Result<(&Handle<S>, S::Command), S::Command> {
+        if let [only] = &self.inner.shards[..] {
+            return Ok((only, command));
+        }
         match self.route(&command) {
             Route::Shard(index) => Ok((&self.inner.shards[index], command)),
             Route::CrossShard => {

@@ -50,7 +50,8 @@ pub enum Route {
 pub trait Router<C>: Send + Sync + 'static {
     /// The shard that owns `command`, among `shards` (at least 1), or
     /// [`Route::CrossShard`]. A shard index of `shards` or more is a bug of the router: the
-    /// submit panics, naming it.
+    /// submit panics, naming it. With one shard, which owns every key, a submit does not ask
+    /// the router (but [`ShardedHandle::route`](crate::ShardedHandle::route) does).
     fn route(&self, command: &C, shards: usize) -> Route;
 }
 
