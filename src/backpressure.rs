@@ -11,9 +11,9 @@ use std::time::Duration;
 /// [`BlockFor`], [`Reject`], [`DropOldest`]) are implementations of this trait like any other;
 /// set one with [`Builder::backpressure`](crate::Builder::backpressure).
 ///
-/// `decide` runs on the submitting thread, on every submit: keep it quick. It runs inside the
-/// queue's shutdown gate (a shutdown waits for it to return), so it must not submit to the
-/// same queue, nor wait for anything that waits for that queue's shutdown.
+/// `decide` runs on the submitting thread, on every submit: keep it quick, and do not submit
+/// to the same queue from it. It runs before the submit enters the queue's shutdown gate, so a
+/// shutdown never waits for it.
 ///
 /// # Examples
 ///

@@ -215,20 +215,18 @@ impl<S: StateMachine> Shared<S> {
         Ok(self.settle(self.send_held(self.message(command, reply))))
     }
 
-    /// Enters the gate, asks the policy, and offers the command once: everything a submit does
-    /// before it may have to wait. No pass is held while waiting for room, nor while evicted
-    /// commands' submitters are told and `on_evict` runs: a submitter must not hold up a
-    /// shutdown, nor a worker finishing on its own, while it waits or runs foreign code (an
-    /// `on_evict` that calls a queue whose worker is the one shutting down would deadlock).
+    /// Asks the policy, enters the gate, and offers the command once: everything a submit does
+    /// before it may have to wait. No pass is held while the policy decides, while waiting for
+    /// room, nor while evicted commands' submitters are told and `on_evict` runs: a submitter
+    /// must not hold up a shutdown, nor a worker finishing on its own, while it waits or runs
+    /// foreign code (an `on_evict`, or a policy, that calls a queue whose worker waits for
+    /// this one's, as a shard at a snapshot's cut does, would deadlock: found by review).
     fn first_offer(
         &self,
         command: S::Command,
         reply: Option<Reply<S::Output>>,
         limit: Limit,
     ) -> Result<Offered<S>, SubmitError<S::Command>> {
-        let Some(_pass) = self.gate.enter() else {
-            return Err(self.refused(SubmitError::Closed(command)));
-        };
         // A built-in policy acts only when the queue is full: nothing to ask before the offer.
         let decision = self.config.policy.fixed().unwrap_or_else(|| {
             let depth = || self.len();
@@ -236,6 +234,9 @@ impl<S: StateMachine> Shared<S> {
                 .policy
                 .decide(&command, &Load::new(self.config.capacity, &depth))
         });
+        let Some(_pass) = self.gate.enter() else {
+            return Err(self.refused(SubmitError::Closed(command)));
+        };
         Ok(self.offer(self.message(command, reply), limit.cap(decision), limit))
     }
 

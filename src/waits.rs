@@ -225,6 +225,25 @@ pub(crate) fn wait_for_room(target: QueueId) -> Result<Waiting, WouldDeadlock> {
     wait_for_nodes(&[target])
 }
 
+/// Records that the current thread (a worker at a snapshot's cut) is about to wait for the
+/// cut `node`, whose own edges lead to the shards not yet there; or refuses if that wait would
+/// close a cycle.
+pub(crate) fn wait_for_cut(node: QueueId) -> Result<Waiting, WouldDeadlock> {
+    wait_for_nodes(&[node])
+}
+
+/// Adds the edge "`from` waits for `to`'s worker" for a node that is not a queue (a snapshot's
+/// cut), without a check: until a worker waits for the node, nothing leads to it, so the edge
+/// closes no cycle; a worker that then waits for it is checked through it. Removed when the
+/// guard drops.
+pub(crate) fn add_edge(from: QueueId, to: QueueId) -> Waiting {
+    let mut graph = GRAPH.lock();
+    let id = graph.next_id;
+    graph.next_id += 1;
+    graph.edges.push(Edge { id, from, to });
+    Waiting { id }
+}
+
 fn wait_for_nodes(targets: &[QueueId]) -> Result<Waiting, WouldDeadlock> {
     let mine = with_served(|served| served.as_slice().to_vec()).unwrap_or_default();
     if mine.is_empty() {

@@ -319,3 +319,34 @@ fn concurrent_snapshots_under_drop_oldest_never_hang() {
         );
     });
 }
+
+/// A snapshot of 512 idle shards ends. Each arriving worker once recorded an edge to every
+/// shard not yet there, each checked over the whole wait-for graph: n⁴ work, minutes in a
+/// debug build (found by review). The cut is now one node of the graph.
+#[test]
+fn a_snapshot_of_512_shards_ends() {
+    within(Duration::from_secs(60), || {
+        let sharded = counts(512);
+        let lengths = sharded.snapshot(|c: &Counts| c.0.len()).unwrap();
+        assert_eq!(lengths, vec![0; 512]);
+    });
+}
+
+/// A result whose `Drop` panics, dropped because the snapshot failed (`f` panicked on another
+/// shard), must not turn the error into a panic (found by review).
+#[test]
+fn a_failed_snapshot_drops_the_other_results_without_panicking_out() {
+    support::survives_in_a_child(
+        "a_failed_snapshot_drops_the_other_results_without_panicking_out",
+        || {
+            let sharded = counts(3);
+            let on_1 = keys_on(&sharded, 1, 1)[0];
+            sharded.call(Command::Add(on_1)).unwrap();
+            let result = sharded.snapshot(|c: &Counts| {
+                assert!(c.0.is_empty(), "f fails on the shard that holds a key");
+                support::Grenade
+            });
+            assert!(matches!(result, Err(SnapshotError::Panicked(_))));
+        },
+    );
+}

@@ -14,51 +14,62 @@
 //! consistent, since the barrier alone keeps every shard from passing its marker early.
 //!
 //! Never hangs: a marker that is dropped unrun (its shard stopped, was poisoned, or refused it
-//! as closed) fails the cut and releases the waiters. A worker waiting at the cut records in
-//! the wait-for graph that it waits for each shard not yet there, and a shard that arrives
-//! settles the edges to it. So a shard's worker blocked on another shard that waits at the
-//! cut (a call from `apply`, a wait for room) closes a cycle that the graph sees: whichever
-//! wait comes second is refused, the worker's (which fails the cut: `Deadlock`) or the
-//! call's (`CallError::Deadlock`).
+//! as closed) fails the cut and releases the waiters. The cut is a node of the wait-for graph,
+//! with an edge to each shard's worker until that shard arrives; a worker waiting at the cut
+//! waits for that node. So a shard's worker blocked on another shard that waits at the cut (a
+//! call from `apply`, a wait for room) closes a cycle that the graph sees: whichever wait
+//! comes second is refused, the worker's (which fails the cut: `Deadlock`) or the call's
+//! (`CallError::Deadlock`). One node rather than an edge from each waiter to each shard not
+//! there: a cut of n shards adds n edges, not n² (found by review: n⁴ work at 256 shards).
+//! The edges lead to the shards' workers, not their commit threads: reaching a marker never
+//! waits for a commit (found by review).
 //!
 //! [`ShardedHandle::snapshot`]: crate::ShardedHandle::snapshot
 
 use crate::SnapshotError;
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{Arc, Condvar, Mutex};
 use crate::waits::{self, QueueId, Waiting};
 
 /// One snapshot's barrier, shared by its markers.
 pub(crate) struct Cut {
-    /// The shards' queue ids, for the wait-for edges.
-    shards: Vec<QueueId>,
+    /// How many shards take part.
+    shards: usize,
     state: Mutex<State>,
     changed: Condvar,
 }
 
 struct State {
-    /// Which shards have reached their marker.
-    reached: Vec<bool>,
-    /// How many have.
+    /// The cut's edge to each shard's worker, until that shard reaches its marker.
+    not_there: Vec<Option<Waiting>>,
+    /// How many shards have reached their marker.
     arrived: usize,
     /// Why the cut failed, if it did: every waiter goes on, and nobody computes.
     failed: Option<SnapshotError>,
-    /// For each shard, the wait-for edges of workers waiting for it to arrive.
-    edges: Vec<Vec<u64>>,
 }
 
 impl Cut {
-    pub(crate) fn new(shards: Vec<QueueId>) -> Self {
-        let count = shards.len();
-        Self {
-            shards,
+    /// A cut across the shards whose queue ids these are, linked into the wait-for graph.
+    pub(crate) fn new(shards: &[QueueId]) -> Arc<Self> {
+        let cut = Arc::new(Self {
+            shards: shards.len(),
             state: Mutex::new(State {
-                reached: vec![false; count],
+                not_there: Vec::new(),
                 arrived: 0,
                 failed: None,
-                edges: vec![Vec::new(); count],
             }),
             changed: Condvar::new(),
-        }
+        });
+        let node = cut.node();
+        let edges = shards
+            .iter()
+            .map(|&shard| Some(waits::add_edge(node, shard)));
+        cut.state.lock().not_there = edges.collect();
+        cut
+    }
+
+    /// The cut's node in the wait-for graph: its address, which no live queue's id can be.
+    fn node(&self) -> QueueId {
+        waits::id_of(self)
     }
 
     /// Called on shard `shard`'s worker at its marker: waits until every shard has reached its
@@ -68,42 +79,24 @@ impl Cut {
         if let Some(failed) = &state.failed {
             return Err(failed.clone());
         }
-        state.reached[shard] = true;
         state.arrived += 1;
         // Nobody waits for this shard any more.
-        for edge in std::mem::take(&mut state.edges[shard]) {
-            waits::settle(edge);
-        }
-        if state.arrived == self.shards.len() {
+        drop(state.not_there[shard].take());
+        if state.arrived == self.shards {
             self.changed.notify_all();
             return Ok(());
         }
-        let _waiting = match self.wait_for_the_rest(&mut state) {
+        let _waiting = match waits::wait_for_cut(self.node()) {
             Ok(waiting) => waiting,
-            Err(failed) => {
-                self.fail_locked(&mut state, failed.clone());
-                return Err(failed);
+            Err(_) => {
+                self.fail_locked(&mut state, SnapshotError::Deadlock);
+                return Err(SnapshotError::Deadlock);
             }
         };
-        while state.arrived < self.shards.len() && state.failed.is_none() {
+        while state.arrived < self.shards && state.failed.is_none() {
             self.changed.wait(&mut state);
         }
         state.failed.clone().map_or(Ok(()), Err)
-    }
-
-    /// Records that this worker waits for each shard not yet at its marker, or refuses if that
-    /// would close a cycle of waits.
-    fn wait_for_the_rest(&self, state: &mut State) -> Result<Vec<Waiting>, SnapshotError> {
-        let mut waiting = Vec::new();
-        for (shard, &id) in self.shards.iter().enumerate() {
-            if state.reached[shard] {
-                continue;
-            }
-            let edge = waits::wait_for(id).map_err(|_| SnapshotError::Deadlock)?;
-            state.edges[shard].push(edge.id());
-            waiting.push(edge);
-        }
-        Ok(waiting)
     }
 
     /// Fails the cut, unless it already failed: every waiter goes on without computing.
@@ -114,6 +107,11 @@ impl Cut {
 
     fn fail_locked(&self, state: &mut State, why: SnapshotError) {
         state.failed.get_or_insert(why);
+        // Nobody will wait for the rest.
+        state
+            .not_there
+            .iter_mut()
+            .for_each(|edge| drop(edge.take()));
         self.changed.notify_all();
     }
 

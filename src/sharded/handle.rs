@@ -363,7 +363,10 @@ impl<S: StateMachine> ShardedHandle<S> {
         F: Fn(&S) -> R + Send + Sync + 'static,
         R: Send + 'static,
     {
-        let _waiting = self.wait_for_every_shard()?;
+        // A check only: each wait on a shard's result records its own edge, settled as that
+        // result comes, so a shard that has computed and gone on may call this thread's queue
+        // (found by review).
+        drop(self.wait_for_every_shard()?);
         self.mark(f).wait()
     }
 
@@ -396,7 +399,7 @@ impl<S: StateMachine> ShardedHandle<S> {
         snapshot::mark(&self.inner.shards, Arc::new(f))
     }
 
-    /// Records that this thread waits for every shard, or refuses if it is a worker that one
+    /// Checks that this thread may wait for every shard: refuses if it is a worker that one
     /// of them waits for.
     fn wait_for_every_shard(&self) -> Result<Vec<Waiting>, SnapshotError> {
         let shards = self.inner.shards.iter();

@@ -20,9 +20,13 @@ pub enum SnapshotError {
     /// A shard stopped before reaching its marker: a `shutdown_now`, or a state poisoned by
     /// a panic.
     NotApplied,
-    /// Waiting would never end: the caller is a worker that a shard waits for, or a shard's
-    /// worker waits (a call from `apply`, a wait for room) for another shard that waits at
-    /// the cut.
+    /// Waiting would never end, or could: the caller is a worker that a shard waits for; or a
+    /// shard's worker waits (a call from `apply`, a wait for room) for another shard that
+    /// waits at the cut. A worker waiting for room counts as waiting until it runs again, even
+    /// once room was made for it (it may lose the place to another submitter), so this can
+    /// come a moment early; and two snapshots taken at once under
+    /// [`DropOldest`](crate::DropOldest) can meet their markers in opposite orders, which
+    /// refuses one. Nothing was changed: try again.
     Deadlock,
     /// The snapshot's function panicked on a shard; the panic's message is kept. The shard
     /// goes on (the function only reads the state).
@@ -92,8 +96,8 @@ where
     R: Send + 'static,
     F: Fn(&S) -> R + Send + Sync + 'static,
 {
-    let ids = shards.iter().map(|shard| shard.shared().id()).collect();
-    let cut = Arc::new(Cut::new(ids));
+    let ids: Vec<_> = shards.iter().map(|shard| shard.shared().id()).collect();
+    let cut = Cut::new(&ids);
     let mut tickets = Vec::with_capacity(shards.len());
     for (index, shard) in shards.iter().enumerate() {
         let (reply, slot) = reply::pair();
@@ -135,19 +139,24 @@ impl<R: 'static> Taking<R> {
 }
 
 /// The snapshot, or why there is none: the cut's failure first (it names the cause; the
-/// shards it released only say they did not compute).
+/// shards it released only say they did not compute), then the first shard's error. The
+/// results of a snapshot that failed are dropped here, under `catch`: their `Drop` is user
+/// code, and the error must reach the caller (found by review).
 fn settle<R>(cut: &Cut, results: Vec<Result<R, WaitError>>) -> Result<Vec<R>, SnapshotError> {
-    if let Some(failed) = cut.failure() {
+    let first_error = results.iter().find_map(|result| result.as_ref().err());
+    let failed = cut.failure().or_else(|| first_error.map(snapshot_error));
+    if let Some(failed) = failed {
+        let _ = on_panic::catch(move || drop(results));
         return Err(failed);
     }
-    results
-        .into_iter()
-        .map(|result| {
-            result.map_err(|error| match error {
-                WaitError::Panicked(message) => SnapshotError::Panicked(message),
-                WaitError::Deadlock => SnapshotError::Deadlock,
-                _ => SnapshotError::NotApplied,
-            })
-        })
-        .collect()
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// What a shard's failed result says about the snapshot.
+fn snapshot_error(error: &WaitError) -> SnapshotError {
+    match error {
+        WaitError::Panicked(message) => SnapshotError::Panicked(message.clone()),
+        WaitError::Deadlock => SnapshotError::Deadlock,
+        _ => SnapshotError::NotApplied,
+    }
 }
