@@ -1,7 +1,7 @@
-//! `Sharded` under the hazards a hostile review found: a policy that waits for another shard
-//! while a snapshot holds it at the cut, waits for room that was granted, a commit job and
-//! a snapshotting worker calling shards, many shards, and results whose `Drop` panics. Each
-//! test states the promise it checks. Where a test must know that a thread is blocked (no
+//! `Sharded` under two hazards a hostile review found: a policy that waits for another shard
+//! while a snapshot holds it at the cut (or takes the snapshot itself) as its shard closes or
+//! is poisoned, and a wait for room that was granted while a snapshot waits. Each test states
+//! the promise it checks. Where a test must know that a thread is blocked (no
 //! event announces it), it waits until the thread is asleep in the kernel.
 
 // Test plumbing: channels and shared slots, typed in place.
