@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use singular_queue::{
     Backpressure, Decision, Load, OnPanic, Route, Router, Sharded, ShardedHandle, SnapshotError,
-    StateMachine,
+    StateMachine, SubmitError,
 };
 use support::{current_tid, wait_until_asleep, within};
 
@@ -133,6 +133,22 @@ impl Backpressure<Cmd> for SnapshotPolicy {
     }
 }
 
+/// Submits `op` to shard 0 on a thread of its own, and returns once its policy is asleep in
+/// what `op` makes it do.
+fn submit_through_the_policy(
+    sharded: &Sharded<St>,
+    policy: &SnapshotPolicy,
+    op: Op,
+) -> thread::JoinHandle<Result<(), SubmitError<Cmd>>> {
+    let (entered_tx, entered) = mpsc::channel();
+    *policy.entered.lock().unwrap() = Some(entered_tx);
+    let handle = sharded.handle();
+    let submitter = thread::spawn(move || handle.tell(cmd(0, op)));
+    entered.recv().unwrap();
+    wait_until_asleep(&[policy.tid.lock().unwrap().unwrap()]);
+    submitter
+}
+
 fn with_snapshot_policy(max_batch: usize) -> (Sharded<St>, SnapshotPolicy) {
     let policy = SnapshotPolicy::default();
     let p = policy.clone();
@@ -159,14 +175,8 @@ fn a_snapshot_from_a_policy_racing_a_close_completes() {
     within(Duration::from_secs(20), || {
         let (sharded, policy) = with_snapshot_policy(1);
         let release = hold(&sharded, 0);
-        let (entered_tx, entered) = mpsc::channel();
-        *policy.entered.lock().unwrap() = Some(entered_tx);
-        let handle = sharded.handle();
-        let submitter = thread::spawn(move || handle.tell(cmd(0, Op::Snap)));
-        entered.recv().unwrap();
-        let tid = policy.tid.lock().unwrap().unwrap();
         // The submitter sleeps on its snapshot's tickets: the markers are in.
-        wait_until_asleep(&[tid]);
+        let submitter = submit_through_the_policy(&sharded, &policy, Op::Snap);
         sharded.shards()[0].close();
         release.send(()).unwrap();
         assert!(submitter.join().unwrap().unwrap_err().is_closed());
@@ -185,13 +195,7 @@ fn a_snapshot_from_a_policy_racing_a_poisoning_panic_ends() {
         let (sharded, policy) = with_snapshot_policy(1);
         let release = hold(&sharded, 0);
         sharded.tell(cmd(0, Op::Panic)).unwrap();
-        let (entered_tx, entered) = mpsc::channel();
-        *policy.entered.lock().unwrap() = Some(entered_tx);
-        let handle = sharded.handle();
-        let submitter = thread::spawn(move || handle.tell(cmd(0, Op::Snap)));
-        entered.recv().unwrap();
-        let tid = policy.tid.lock().unwrap().unwrap();
-        wait_until_asleep(&[tid]);
+        let submitter = submit_through_the_policy(&sharded, &policy, Op::Snap);
         release.send(()).unwrap();
         assert!(submitter.join().unwrap().unwrap_err().is_closed());
         let result = policy.result.lock().unwrap().take().unwrap();
@@ -261,20 +265,9 @@ fn a_policy_calling_another_shard_during_a_snapshot_and_a_close_ends() {
         let (sharded, policy) = with_snapshot_policy(1);
         let release = hold(&sharded, 0);
         // A snapshot: shard 1 reaches its marker and waits at the cut for shard 0.
-        let handle = sharded.handle();
-        let (snap_tid_tx, snap_tid) = mpsc::channel();
-        let snapshotter = thread::spawn(move || {
-            snap_tid_tx.send(current_tid()).unwrap();
-            handle.snapshot(|s: &St| s.sum)
-        });
-        wait_until_asleep(&[snap_tid.recv().unwrap()]);
+        let snapshotter = support::snapshot_in_the_background(sharded.handle(), |s: &St| s.sum);
         // A submit to shard 0 whose policy calls shard 1 (behind shard 1's marker).
-        let (entered_tx, entered) = mpsc::channel();
-        *policy.entered.lock().unwrap() = Some(entered_tx);
-        let handle = sharded.handle();
-        let submitter = thread::spawn(move || handle.tell(cmd(0, Op::CallOther(1))));
-        entered.recv().unwrap();
-        wait_until_asleep(&[policy.tid.lock().unwrap().unwrap()]);
+        let submitter = submit_through_the_policy(&sharded, &policy, Op::CallOther(1));
         sharded.close();
         release.send(()).unwrap();
         assert!(submitter.join().unwrap().unwrap_err().is_closed());
@@ -299,19 +292,8 @@ fn a_policy_calling_another_shard_during_a_snapshot_and_a_poisoning_panic_ends()
         for _ in 0..singular_queue::DEFAULT_MAX_BATCH {
             sharded.tell(cmd(0, Op::Add(1))).unwrap();
         }
-        let handle = sharded.handle();
-        let (snap_tid_tx, snap_tid) = mpsc::channel();
-        let snapshotter = thread::spawn(move || {
-            snap_tid_tx.send(current_tid()).unwrap();
-            handle.snapshot(|s: &St| s.sum)
-        });
-        wait_until_asleep(&[snap_tid.recv().unwrap()]);
-        let (entered_tx, entered) = mpsc::channel();
-        *policy.entered.lock().unwrap() = Some(entered_tx);
-        let handle = sharded.handle();
-        let submitter = thread::spawn(move || handle.tell(cmd(0, Op::CallOther(1))));
-        entered.recv().unwrap();
-        wait_until_asleep(&[policy.tid.lock().unwrap().unwrap()]);
+        let snapshotter = support::snapshot_in_the_background(sharded.handle(), |s: &St| s.sum);
+        let submitter = submit_through_the_policy(&sharded, &policy, Op::CallOther(1));
         release.send(()).unwrap();
         assert!(submitter.join().unwrap().unwrap_err().is_closed());
         assert_eq!(snapshotter.join().unwrap(), Err(SnapshotError::NotApplied));

@@ -14,10 +14,9 @@ mod support;
 mod commit_job {
     use std::sync::mpsc;
     use std::sync::{Arc, Mutex};
-    use std::thread;
     use std::time::Duration;
 
-    use super::support::{current_tid, wait_until_asleep, within};
+    use super::support::{current_tid, within};
     use singular_queue::{BatchInfo, Commit, Route, Router, Sharded, ShardedHandle, StateMachine};
 
     enum Op {
@@ -118,13 +117,8 @@ mod commit_job {
             // Shard 0's worker busy in a finite apply.
             let release = hold(&sharded, 0);
             // A snapshot: shard 1 reaches its marker and waits at the cut for shard 0.
-            let handle = sharded.handle();
-            let (snap_tid_tx, snap_tid) = mpsc::channel();
-            let snapshotter = thread::spawn(move || {
-                snap_tid_tx.send(current_tid()).unwrap();
-                handle.snapshot(|s: &St| s.sum)
-            });
-            wait_until_asleep(&[snap_tid.recv().unwrap()]);
+            let snapshotter =
+                super::support::snapshot_in_the_background(sharded.handle(), |s: &St| s.sum);
             // The commit job calls shard 1.
             go.send(()).unwrap();
             // Either its call is refused at once, or it sleeps waiting for the reply.

@@ -3,7 +3,9 @@
 
 use std::sync::mpsc;
 
-use singular_queue::{Backpressure, Builder, Handle, SingularQueue, StateMachine};
+use singular_queue::{
+    Backpressure, Builder, Handle, ShardedHandle, SingularQueue, SnapshotError, StateMachine,
+};
 
 /// Adds every command to a total.
 #[derive(Debug, Default)]
@@ -204,6 +206,25 @@ pub fn wait_until_asleep(tids: &[u32]) {
         std::time::Duration::from_secs(5),
         || tids.iter().all(|&tid| thread_state(tid) == Some('S')),
     );
+}
+
+/// Takes a snapshot of `handle`'s shards on a thread of its own, and returns once that thread
+/// is asleep waiting for the results: its markers are in every shard.
+pub fn snapshot_in_the_background<S, R>(
+    handle: ShardedHandle<S>,
+    f: impl Fn(&S) -> R + Send + Sync + 'static,
+) -> std::thread::JoinHandle<Result<Vec<R>, SnapshotError>>
+where
+    S: StateMachine,
+    R: Send + 'static,
+{
+    let (tid, snapshotter_tid) = mpsc::channel();
+    let snapshotter = std::thread::spawn(move || {
+        tid.send(current_tid()).unwrap();
+        handle.snapshot(f)
+    });
+    wait_until_asleep(&[snapshotter_tid.recv().unwrap()]);
+    snapshotter
 }
 
 // === A test that must not take its process down ===
