@@ -45,20 +45,9 @@ static GLOBAL: Counting = Counting;
 
 // === the work each design does per command ===
 
-/// What every design applies: the same state, the same logic.
-trait Work: Send + 'static {
-    fn apply(&mut self, x: u64) -> u64;
-}
+mod work;
 
-#[derive(Default)]
-struct Counter(u64);
-
-impl Work for Counter {
-    fn apply(&mut self, x: u64) -> u64 {
-        self.0 = self.0.wrapping_add(x);
-        self.0
-    }
-}
+use work::{Counter, Expensive, Work};
 
 #[derive(Default)]
 struct Kv(HashMap<u64, u64>);
@@ -66,21 +55,6 @@ struct Kv(HashMap<u64, u64>);
 impl Work for Kv {
     fn apply(&mut self, x: u64) -> u64 {
         self.0.insert(x % 4096, x).unwrap_or(0)
-    }
-}
-
-/// About a microsecond of work per command.
-#[derive(Default)]
-struct Expensive(u64);
-
-impl Work for Expensive {
-    fn apply(&mut self, x: u64) -> u64 {
-        let mut h = self.0 ^ x;
-        for _ in 0..400 {
-            h = black_box(h.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17));
-        }
-        self.0 = h;
-        h
     }
 }
 

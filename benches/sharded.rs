@@ -7,7 +7,6 @@
 //! lines.
 
 use std::collections::HashMap;
-use std::hint::black_box;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,37 +14,10 @@ use singular_queue::{Sharded, SingularQueue, StateMachine, by_key};
 
 #[path = "sharded/ractor_factory.rs"]
 mod ractor_factory;
+mod work;
 
-/// What every design applies per command: the same state, the same logic.
-pub(crate) trait Work: Default + Send + 'static {
-    fn apply(&mut self, x: u64) -> u64;
-}
-
-/// A few nanoseconds of work: the handoff is all there is.
-#[derive(Default)]
-struct Counter(u64);
-
-impl Work for Counter {
-    fn apply(&mut self, x: u64) -> u64 {
-        self.0 = self.0.wrapping_add(x);
-        self.0
-    }
-}
-
-/// About a microsecond of work per command (the handoff benchmark's "expensive").
-#[derive(Default)]
-struct Expensive(u64);
-
-impl Work for Expensive {
-    fn apply(&mut self, x: u64) -> u64 {
-        let mut h = self.0 ^ x;
-        for _ in 0..400 {
-            h = black_box(h.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17));
-        }
-        self.0 = h;
-        h
-    }
-}
+pub(crate) use work::Work;
+use work::{Counter, Expensive};
 
 /// Any `Work` as a state machine of (key, payload) commands.
 #[derive(Default)]
