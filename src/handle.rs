@@ -5,6 +5,7 @@ use crate::backpressure::Limit;
 use crate::reply::Slot;
 use crate::shared::Shared;
 use crate::sync::{Arc, Instant};
+use crate::waits::Awaited;
 use crate::{
     CallError, Permit, StateMachine, Stats, SubmitError, Ticket, WouldDeadlock, reply, spare, waits,
 };
@@ -738,7 +739,7 @@ impl<S: StateMachine> Handle<S> {
     ) -> Result<S::Output, CallError<S::Command>> {
         let (reply, slot) = spare::pair();
         // Recorded on the slot before the command is sent, so the reply settles it.
-        let _waiting = match slot.wait_for(self.shared.id()) {
+        let _waiting = match slot.wait_for(self.shared.id(), Awaited::Output) {
             Ok(waiting) => waiting,
             Err(WouldDeadlock) => {
                 drop(reply);

@@ -7,7 +7,7 @@ use crate::on_panic;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Condvar, Instant, Mutex};
 use crate::wait::Backoff;
-use crate::waits::{self, QueueId, Waiting};
+use crate::waits::{self, Awaited, QueueId, Waiting};
 use crate::{WaitError, WaitStrategy};
 
 /// The worker's end of a reply: completes the slot once. Dropping it unused tells the waiter
@@ -134,7 +134,11 @@ impl<T> Slot<T> {
     /// (if this thread is a worker and the result is not here yet), or refuses if the wait
     /// would close a cycle. Done under the slot's lock, so that a completion either comes
     /// first (no edge is recorded) or finds the edge and settles it.
-    pub(crate) fn wait_for(&self, queue: QueueId) -> Result<Waiting, WouldDeadlock> {
+    pub(crate) fn wait_for(
+        &self,
+        queue: QueueId,
+        awaited: Awaited,
+    ) -> Result<Waiting, WouldDeadlock> {
         if !waits::on_a_worker() {
             return Ok(Waiting::none());
         }
@@ -142,7 +146,7 @@ impl<T> Slot<T> {
         let State::Pending { edge, .. } = &mut *state else {
             return Ok(Waiting::none());
         };
-        let waiting = waits::wait_for(queue)?;
+        let waiting = waits::wait_for_reply(queue, awaited)?;
         *edge = waiting.id();
         Ok(waiting)
     }

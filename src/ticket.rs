@@ -8,7 +8,7 @@ use crate::WouldDeadlock;
 use crate::reply::Slot;
 use crate::sync::{Arc, Instant};
 use crate::timer::Deadline;
-use crate::waits::{self, QueueId, Waiting};
+use crate::waits::{self, Awaited, QueueId, Waiting};
 use crate::{WaitError, WaitStrategy};
 
 /// A claim on the output of a command that the queue has accepted.
@@ -59,14 +59,27 @@ pub struct Ticket<T> {
     strategy: WaitStrategy,
     /// The queue whose worker completes the ticket.
     queue: QueueId,
+    /// What of that queue a wait on the ticket waits for.
+    awaited: Awaited,
 }
 
 impl<T> Ticket<T> {
     pub(crate) fn new(slot: Arc<Slot<T>>, strategy: WaitStrategy, queue: QueueId) -> Self {
+        Self::awaiting(slot, strategy, queue, Awaited::Output)
+    }
+
+    /// A ticket whose wait waits for `awaited` of `queue`.
+    pub(crate) fn awaiting(
+        slot: Arc<Slot<T>>,
+        strategy: WaitStrategy,
+        queue: QueueId,
+        awaited: Awaited,
+    ) -> Self {
         Self {
             slot,
             strategy,
             queue,
+            awaited,
         }
     }
 
@@ -118,7 +131,7 @@ impl<T> Ticket<T> {
     /// result is not there and that worker waits for this thread.
     fn may_block(&self) -> Result<Waiting, WaitError> {
         self.slot
-            .wait_for(self.queue)
+            .wait_for(self.queue, self.awaited)
             .map_err(|WouldDeadlock| WaitError::Deadlock)
     }
 
@@ -161,8 +174,8 @@ impl<T: 'static> Future for Ticket<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let polled = self.slot.poll_take(cx);
         if polled.is_pending() {
-            let (slot, queue) = (Arc::clone(&self.slot), self.queue);
-            waits::note_pending(move || slot.wait_for(queue));
+            let (slot, queue, awaited) = (Arc::clone(&self.slot), self.queue, self.awaited);
+            waits::note_pending(move || slot.wait_for(queue, awaited));
         }
         polled
     }

@@ -222,14 +222,34 @@ pub(crate) fn wait_for(target: QueueId) -> Result<Waiting, WouldDeadlock> {
 /// Records that the current thread is about to wait for room in `target`, which its worker
 /// makes whatever its commit threads do; or refuses if that wait would close a cycle.
 pub(crate) fn wait_for_room(target: QueueId) -> Result<Waiting, WouldDeadlock> {
-    wait_for_nodes(&[target])
+    wait_for_node(target)
 }
 
-/// Records that the current thread (a worker at a snapshot's cut) is about to wait for the
-/// cut `node`, whose own edges lead to the shards not yet there; or refuses if that wait would
-/// close a cycle.
-pub(crate) fn wait_for_cut(node: QueueId) -> Result<Waiting, WouldDeadlock> {
+/// Records that the current thread is about to wait for `node` alone: a queue's worker and
+/// not its commit threads (code the worker runs between batches, such as a snapshot's marker,
+/// never waits for a commit), or a snapshot's cut, whose own edges lead to the shards not yet
+/// there; or refuses if that wait would close a cycle.
+pub(crate) fn wait_for_node(node: QueueId) -> Result<Waiting, WouldDeadlock> {
     wait_for_nodes(&[node])
+}
+
+/// What a wait for a reply from a queue waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Awaited {
+    /// A command's output: the worker, and its commit threads (an output may be held for its
+    /// batch's commit).
+    Output,
+    /// The worker alone (a snapshot's result, computed between batches).
+    Worker,
+}
+
+/// Records that the current thread is about to wait for `awaited` of `queue`, or refuses if
+/// that wait would close a cycle.
+pub(crate) fn wait_for_reply(queue: QueueId, awaited: Awaited) -> Result<Waiting, WouldDeadlock> {
+    match awaited {
+        Awaited::Output => wait_for(queue),
+        Awaited::Worker => wait_for_node(queue),
+    }
 }
 
 /// Adds the edge "`from` waits for `to`'s worker" for a node that is not a queue (a snapshot's

@@ -86,7 +86,7 @@ impl Cut {
             self.changed.notify_all();
             return Ok(());
         }
-        let _waiting = match waits::wait_for_cut(self.node()) {
+        let _waiting = match waits::wait_for_node(self.node()) {
             Ok(waiting) => waiting,
             Err(_) => {
                 self.fail_locked(&mut state, SnapshotError::Deadlock);

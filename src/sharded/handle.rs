@@ -402,8 +402,9 @@ impl<S: StateMachine> ShardedHandle<S> {
     /// Checks that this thread may wait for every shard: refuses if it is a worker that one
     /// of them waits for.
     fn wait_for_every_shard(&self) -> Result<Vec<Waiting>, SnapshotError> {
+        // The workers alone: reaching a marker and computing never wait for a commit.
         let shards = self.inner.shards.iter();
-        let waits = shards.map(|shard| waits::wait_for(shard.shared().id()));
+        let waits = shards.map(|shard| waits::wait_for_node(shard.shared().id()));
         waits
             .collect::<Result<_, _>>()
             .map_err(|_| SnapshotError::Deadlock)

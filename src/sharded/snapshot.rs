@@ -6,6 +6,7 @@ use std::fmt;
 use super::cut::Cut;
 use crate::reply::{self, Reply};
 use crate::sync::Arc;
+use crate::waits::Awaited;
 use crate::{Handle, StateMachine, Ticket, WaitError, on_panic};
 
 /// Why [`ShardedHandle::snapshot`](crate::ShardedHandle::snapshot) returned no snapshot.
@@ -115,8 +116,10 @@ where
             drop(refused);
             break;
         }
+        // A marker's result never waits for a commit: its wait waits for the worker alone.
         let shared = shard.shared();
-        tickets.push(Ticket::new(slot, shared.wait_strategy(), shared.id()));
+        let ticket = Ticket::awaiting(slot, shared.wait_strategy(), shared.id(), Awaited::Worker);
+        tickets.push(ticket);
     }
     Taking { cut, tickets }
 }
@@ -146,7 +149,10 @@ fn settle<R>(cut: &Cut, results: Vec<Result<R, WaitError>>) -> Result<Vec<R>, Sn
     let first_error = results.iter().find_map(|result| result.as_ref().err());
     let failed = cut.failure().or_else(|| first_error.map(snapshot_error));
     if let Some(failed) = failed {
-        let _ = on_panic::catch(move || drop(results));
+        // One at a time: a second panicking `Drop` during the first's unwinding would abort.
+        for result in results {
+            let _ = on_panic::catch(move || drop(result));
+        }
         return Err(failed);
     }
     Ok(results.into_iter().flatten().collect())
