@@ -293,6 +293,7 @@ mod on_panic;
 mod permit;
 mod poisoned;
 mod queue;
+mod read;
 mod reply;
 mod room;
 mod sharded;

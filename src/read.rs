@@ -1,0 +1,95 @@
+//! Queued reads: a read-only closure run on the worker, in order with the commands.
+
+use crate::on_panic;
+use crate::reply;
+use crate::sync::{Arc, Mutex};
+use crate::waits::Awaited;
+use crate::{CallError, Handle, StateMachine, WaitError, WouldDeadlock};
+
+impl<S: StateMachine> Handle<S> {
+    /// Runs `f` on the state, on the worker, after every command this queue accepted before
+    /// it, and returns what `f` returns: a read that needs no `Get` variant in your command
+    /// type.
+    ///
+    /// The read is **linearizable**: it takes effect at one point between its call and its
+    /// return, in the queue's one order of commands, so it sees every command accepted before
+    /// it (this thread's own included) and none accepted after it ran. The worker ends its
+    /// batch before running it (`on_batch_end` runs), so `f` sees the state after a batch;
+    /// under a pipelined commit ([`Commit::later`](crate::Commit::later)) that may include
+    /// commands whose commit is still running.
+    ///
+    /// A read holds no place in the queue: each reading thread has one in flight at most,
+    /// and it never waits for room, whatever the policy. It is not counted in
+    /// [`Stats`](crate::Stats), which count commands. `f` runs on the worker between two commands:
+    /// keep it short, and take what you need out of the state (clone it) rather than work
+    /// on it there.
+    ///
+    /// # Errors
+    ///
+    /// The closure comes back inside [`CallError::Closed`] if the queue is closed, and inside
+    /// [`CallError::Reentrant`] or [`CallError::Deadlock`] if this thread is a worker the
+    /// queue waits for (a read from `apply` would wait for itself).
+    /// [`CallError::Panicked`] if `f` panicked: the state is not poisoned (`f` only reads
+    /// it), and the queue goes on. [`CallError::NotApplied`] if the queue stopped before the
+    /// read's turn (`shutdown_now`, or a state poisoned by an earlier command).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use singular_queue::{SingularQueue, StateMachine};
+    ///
+    /// #[derive(Default)]
+    /// struct Kv(HashMap<String, u64>);
+    ///
+    /// impl StateMachine for Kv {
+    ///     type Command = (String, u64); // writes only: no `Get` variant
+    ///     type Output = ();
+    ///     fn apply(&mut self, (key, value): (String, u64)) {
+    ///         self.0.insert(key, value);
+    ///     }
+    /// }
+    ///
+    /// let kv = SingularQueue::new(Kv::default());
+    /// kv.tell(("a".into(), 1)).unwrap();
+    /// // Sees the tell above: a read runs after every command accepted before it.
+    /// let a = kv.read(|kv: &Kv| kv.0.get("a").copied()).unwrap();
+    /// assert_eq!(a, Some(1));
+    /// ```
+    pub fn read<R, F>(&self, f: F) -> Result<R, CallError<F>>
+    where
+        F: FnOnce(&S) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, slot) = reply::pair();
+        // Recorded before the read is sent, so the reply settles it; the worker alone answers
+        // a read (no commit holds it back).
+        let _waiting = match slot.wait_for(self.shared().id(), Awaited::Worker) {
+            Ok(waiting) => waiting,
+            Err(WouldDeadlock) => return Err(self.refuse_read(f)),
+        };
+        // Kept here too, so that a read the queue refuses comes back to its caller.
+        let kept = Arc::new(Mutex::new(Some(f)));
+        let taken = Arc::clone(&kept);
+        let read = Box::new(move |state: &S| {
+            let f = taken.lock().take().expect("a read runs once");
+            reply.send(on_panic::catch(|| f(state)).map_err(WaitError::Panicked));
+        });
+        if let Err(refused) = self.shared().visit(read) {
+            drop(refused);
+            let f = kept.lock().take().expect("a refused read never ran");
+            return Err(CallError::Closed(f));
+        }
+        Ok(slot.wait(self.shared().wait_strategy())?)
+    }
+
+    /// The refusal of a read that would never return: this thread is the queue's worker, or
+    /// a worker that the queue waits for.
+    fn refuse_read<F>(&self, f: F) -> CallError<F> {
+        if self.shared().is_worker() {
+            CallError::Reentrant(f)
+        } else {
+            CallError::Deadlock(f)
+        }
+    }
+}

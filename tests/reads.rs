@@ -1,0 +1,253 @@
+//! Queued reads (`Handle::read`): in order with the commands, linearizable, and every way one
+//! is refused or fails handing the closure back or naming why.
+
+mod support;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use singular_queue::{CallError, DropOldest, OnPanic, SingularQueue, StateMachine};
+use support::within;
+
+#[path = "support/linearizable.rs"]
+mod linearizable;
+
+/// A counter per client: writes only, no `Get` variant.
+#[derive(Default)]
+struct Counters(HashMap<u64, u64>);
+
+impl StateMachine for Counters {
+    type Command = u64;
+    type Output = ();
+    fn apply(&mut self, client: u64) {
+        *self.0.entry(client).or_default() += 1;
+    }
+}
+
+/// Eight threads each tell 2 000 increments to their own counter and read it after each
+/// tenth: every read sees exactly the thread's own tells so far (read your writes), however
+/// the others interleave, under `Block` and under `DropOldest` at capacity 2 (where an
+/// eviction may send a read again behind newer commands; evicted tells are not counted).
+#[test]
+fn every_read_sees_exactly_the_commands_accepted_before_it() {
+    within(Duration::from_secs(60), || {
+        for drop_oldest in [false, true] {
+            let builder = SingularQueue::builder(Counters::default()).capacity(2);
+            let queue = if drop_oldest {
+                builder.backpressure(DropOldest).spawn().unwrap()
+            } else {
+                builder.spawn().unwrap()
+            };
+            thread::scope(|scope| {
+                for client in 0..8 {
+                    let handle = queue.handle();
+                    scope.spawn(move || {
+                        for n in 1..=2000_u64 {
+                            handle.tell(client).unwrap();
+                            if n % 10 == 0 {
+                                let read = move |c: &Counters| c.0.get(&client).copied();
+                                let seen = handle.read(read).unwrap_or_else(|e| panic!("{e}"));
+                                let seen = seen.unwrap_or(0);
+                                if drop_oldest {
+                                    assert!(seen <= n);
+                                } else {
+                                    assert_eq!(seen, n);
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+            let stats = queue.stats();
+            let state = queue.shutdown().unwrap();
+            let applied: u64 = state.0.values().sum();
+            assert_eq!(applied, stats.applied);
+            assert_eq!(
+                stats.submitted,
+                8 * 2000,
+                "reads are not counted as commands"
+            );
+        }
+    });
+}
+
+/// A register per key, written by commands and read by `read`.
+#[derive(Default)]
+struct Registers(HashMap<u64, u64>);
+
+impl StateMachine for Registers {
+    type Command = (u64, linearizable::Op);
+    type Output = linearizable::Output;
+    fn apply(&mut self, (key, op): Self::Command) -> Self::Output {
+        let (next, output) = linearizable::step(self.0.get(&key).copied(), op);
+        match next {
+            Some(value) => self.0.insert(key, value),
+            None => self.0.remove(&key),
+        };
+        output
+    }
+}
+
+/// The project's linearizability checker, with every get done by `read` and every other
+/// operation by `call`: six threads, 120 operations each, ten runs.
+#[test]
+fn reads_mixed_with_calls_are_linearizable() {
+    let mut checked = 0;
+    for run in 0..10_u64 {
+        let queue = SingularQueue::builder(Registers::default())
+            .capacity(4)
+            .spawn()
+            .unwrap();
+        let events: Vec<(u64, linearizable::Event)> = thread::scope(|scope| {
+            let threads: Vec<_> = (0..6_u64)
+                .map(|t| {
+                    let handle = queue.handle();
+                    scope.spawn(move || {
+                        let random = BuildHasherDefault::<DefaultHasher>::default();
+                        let mut events = Vec::new();
+                        for i in 0..120_u64 {
+                            let roll = random.hash_one((run, t, i));
+                            let (key, op) = (roll % 8, linearizable::random_op(roll));
+                            let start = Instant::now();
+                            let output = match op {
+                                linearizable::Op::Get => {
+                                    let read =
+                                        handle.read(move |r: &Registers| r.0.get(&key).copied());
+                                    (read.unwrap_or_else(|_| panic!("read refused")), false)
+                                }
+                                op => handle.call((key, op)).unwrap(),
+                            };
+                            events.push((key, linearizable::Event::ended(op, output, start)));
+                        }
+                        events
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|t| t.join().unwrap())
+                .collect()
+        });
+        let mut histories: HashMap<u64, Vec<linearizable::Event>> = HashMap::new();
+        for (key, event) in events {
+            histories.entry(key).or_default().push(event);
+        }
+        for (key, history) in histories {
+            assert!(
+                linearizable::linearizable(&history, None),
+                "run {run}, key {key}"
+            );
+            checked += history.len();
+        }
+        queue.shutdown().unwrap();
+    }
+    assert_eq!(checked, 10 * 6 * 120);
+}
+
+/// Reads the state from inside `apply`, where a read would wait for itself.
+struct Nested(Option<Result<u64, String>>);
+
+impl StateMachine for Nested {
+    type Command = singular_queue::Handle<Nested>;
+    type Output = ();
+    fn apply(&mut self, handle: Self::Command) {
+        self.0 = Some(match handle.read(|_: &Nested| 7) {
+            Err(CallError::Reentrant(f)) => {
+                Err(format!("reentrant, and f still gives {}", f(self)))
+            }
+            other => Ok(other.map_err(|e| e.to_string()).unwrap()),
+        });
+    }
+}
+
+#[test]
+fn a_read_from_its_own_worker_is_refused_with_the_closure_back() {
+    let queue = SingularQueue::new(Nested(None));
+    queue.call(queue.handle()).unwrap();
+    let nested = queue
+        .read(|n: &Nested| n.0.clone())
+        .unwrap_or_else(|_| panic!("refused"));
+    assert_eq!(
+        nested,
+        Some(Err("reentrant, and f still gives 7".to_owned()))
+    );
+}
+
+#[test]
+fn a_read_of_a_closed_queue_hands_the_closure_back() {
+    let queue = SingularQueue::new(Counters::default());
+    let handle = queue.handle();
+    queue.shutdown().unwrap();
+    match handle.read(|c: &Counters| c.0.len()) {
+        Err(CallError::Closed(f)) => assert_eq!(f(&Counters::default()), 0),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("read a closed queue"),
+    }
+}
+
+/// A read that panics is its caller's error alone: even under `OnPanic::Stop` the state is
+/// not poisoned, since a read cannot change it.
+#[test]
+fn a_panicking_read_fails_alone_and_poisons_nothing() {
+    support::quiet_panics();
+    let queue = SingularQueue::builder(Counters::default())
+        .on_panic(OnPanic::Stop)
+        .spawn()
+        .unwrap();
+    queue.tell(1).unwrap();
+    let failed = queue.read(|_: &Counters| -> u64 { panic!("planted in a read") });
+    assert!(matches!(failed, Err(CallError::Panicked(ref m)) if m.contains("planted")));
+    queue.tell(1).unwrap();
+    let count = queue
+        .read(|c: &Counters| c.0[&1])
+        .unwrap_or_else(|_| panic!("refused"));
+    assert_eq!(count, 2);
+    assert_eq!(queue.shutdown().unwrap().0[&1], 2);
+}
+
+/// Reads racing `shutdown_now` from four threads: each ends, with the state or
+/// `NotApplied` or `Closed`, never hanging.
+#[test]
+fn reads_racing_shutdown_now_all_end() {
+    within(Duration::from_secs(60), || {
+        for _ in 0..50 {
+            let queue = SingularQueue::new(Counters::default());
+            let readers: Vec<_> = (0..4_u64)
+                .map(|client| {
+                    let handle = queue.handle();
+                    thread::spawn(move || {
+                        for _ in 0..50 {
+                            let _ = handle.tell(client);
+                            match handle.read(|c: &Counters| c.0.len()) {
+                                Ok(_) => {}
+                                Err(CallError::NotApplied | CallError::Closed(_)) => return,
+                                Err(other) => panic!("{other}"),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            drop(queue.shutdown_now());
+            readers.into_iter().for_each(|r| r.join().unwrap());
+        }
+    });
+}
+
+/// On a hand-stepped queue a read from another thread is answered by the owner's step, and
+/// the owner's own read, which would wait for itself, is refused.
+#[test]
+fn a_manual_queue_answers_reads_on_its_steps() {
+    let mut queue = SingularQueue::builder(Counters::default()).manual();
+    queue.tell(3).unwrap();
+    let own = queue.handle().read(|c: &Counters| c.0.len());
+    assert!(matches!(own, Err(CallError::Reentrant(_))));
+    let handle = queue.handle();
+    let reader = thread::spawn(move || handle.read(|c: &Counters| c.0[&3]).ok());
+    while !reader.is_finished() {
+        queue.run_until_idle();
+        thread::yield_now();
+    }
+    assert_eq!(reader.join().unwrap(), Some(1));
+}
