@@ -31,7 +31,8 @@ impl<S: StateMachine> Handle<S> {
     /// queue waits for (a read from `apply` would wait for itself).
     /// [`CallError::Panicked`] if `f` panicked: the state is not poisoned (`f` only reads
     /// it), and the queue goes on. [`CallError::NotApplied`] if the queue stopped before the
-    /// read's turn (`shutdown_now`, or a state poisoned by an earlier command).
+    /// read's turn (`shutdown_now`, or a state poisoned by an earlier command): `f` never ran,
+    /// and is dropped (a panic in its `Drop` is caught).
     ///
     /// # Examples
     ///
@@ -80,7 +81,13 @@ impl<S: StateMachine> Handle<S> {
             let f = kept.lock().take().expect("a refused read never ran");
             return Err(CallError::Closed(f));
         }
-        Ok(slot.wait(self.shared().wait_strategy())?)
+        let outcome = slot.wait(self.shared().wait_strategy());
+        // A read the queue stopped before running left its closure here: dropped under
+        // `catch`, so a panic in a capture's `Drop` cannot take the error's place (found by
+        // review).
+        let unrun = kept.lock().take();
+        let _ = on_panic::catch(move || drop(unrun));
+        Ok(outcome?)
     }
 
     /// The refusal of a read that would never return: this thread is the queue's worker, or

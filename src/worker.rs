@@ -178,11 +178,12 @@ impl<S: StateMachine> Worker<S> {
                 Err(_) => return 0,
                 // A handle's nudge: this worker is the owner's thread, which needs none.
                 Ok(Message::Stop) => {}
-                Ok(first) => {
-                    return self
-                        .guarded(|worker| worker.run_batch(first).0)
-                        .unwrap_or(1);
-                }
+                // A batch that took no command (a read or a snapshot's marker came first) is
+                // not a step: the commands behind it are still waiting (found by review).
+                Ok(first) => match self.guarded(|worker| worker.run_batch(first).0) {
+                    Some(0) => {}
+                    taken => return taken.unwrap_or(1),
+                },
             }
         }
     }

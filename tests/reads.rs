@@ -235,19 +235,73 @@ fn reads_racing_shutdown_now_all_end() {
     });
 }
 
-/// On a hand-stepped queue a read from another thread is answered by the owner's step, and
-/// the owner's own read, which would wait for itself, is refused.
+/// On a hand-stepped queue a read from another thread is answered by the owner's step, the
+/// commands behind it are applied by the same `run_until_idle` (a read first in the channel
+/// once made the step report no command and stop: found by review), and the owner's own
+/// read, which would wait for itself, is refused.
 #[test]
 fn a_manual_queue_answers_reads_on_its_steps() {
-    let mut queue = SingularQueue::builder(Counters::default()).manual();
-    queue.tell(3).unwrap();
-    let own = queue.handle().read(|c: &Counters| c.0.len());
-    assert!(matches!(own, Err(CallError::Reentrant(_))));
-    let handle = queue.handle();
-    let reader = thread::spawn(move || handle.read(|c: &Counters| c.0[&3]).ok());
-    while !reader.is_finished() {
-        queue.run_until_idle();
-        thread::yield_now();
+    within(Duration::from_secs(30), || {
+        let mut queue = SingularQueue::builder(Counters::default()).manual();
+        let own = queue.handle().read(|c: &Counters| c.0.len());
+        assert!(matches!(own, Err(CallError::Reentrant(_))));
+        let handle = queue.handle();
+        let (tid, reader_tid) = std::sync::mpsc::channel();
+        let reader = thread::spawn(move || {
+            tid.send(support::current_tid()).unwrap();
+            handle.read(|c: &Counters| c.0.len()).ok()
+        });
+        // Asleep in `read`: the read is in the channel, ahead of the two tells.
+        support::wait_until_asleep(&[reader_tid.recv().unwrap()]);
+        queue.tell(3).unwrap();
+        queue.tell(3).unwrap();
+        assert_eq!(queue.run_until_idle(), 2);
+        assert_eq!(reader.join().unwrap(), Some(0));
+        assert_eq!((queue.state().0[&3], queue.handle().len()), (2, 0));
+    });
+}
+
+/// Panics when dropped: a capture of a read that the queue never runs.
+struct Grenade;
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        panic!("a read's capture, dropped");
     }
-    assert_eq!(reader.join().unwrap(), Some(1));
+}
+
+/// A read queued behind a command that poisons the state is never run: it ends with
+/// `NotApplied`, and its closure, whose capture panics when dropped, is dropped without that
+/// panic taking the error's place (it escaped `read` once: found by review).
+#[test]
+fn a_read_the_queue_never_runs_ends_not_applied_even_if_its_closure_panics_when_dropped() {
+    support::quiet_panics();
+    within(Duration::from_secs(30), || {
+        let queue = SingularQueue::builder(support::Probe::default())
+            .on_panic(OnPanic::Stop)
+            .spawn()
+            .unwrap();
+        let (hold, started, release) = support::Op::hold();
+        queue.tell(hold).unwrap();
+        started.recv().unwrap();
+        queue.tell(support::Op::Panic).unwrap();
+        let handle = queue.handle();
+        let (tid, reader_tid) = std::sync::mpsc::channel();
+        let reader = thread::spawn(move || {
+            tid.send(support::current_tid()).unwrap();
+            let grenade = Grenade;
+            let read = handle.read(move |p: &support::Probe| {
+                let _keep = &grenade;
+                p.applied.len()
+            });
+            matches!(read, Err(CallError::NotApplied))
+        });
+        support::wait_until_asleep(&[reader_tid.recv().unwrap()]);
+        release.send(()).unwrap();
+        assert!(
+            reader.join().unwrap(),
+            "the read ends NotApplied, without a panic"
+        );
+        assert!(queue.shutdown().is_err(), "poisoned");
+    });
 }
