@@ -20,9 +20,9 @@ impl<S: StateMachine> Handle<S> {
     ///
     /// A read holds no place in the queue: each reading thread has one in flight at most,
     /// and it never waits for room, whatever the policy. It is not counted in
-    /// [`Stats`](crate::Stats), which count commands. `f` runs on the worker between two commands:
-    /// keep it short, and take what you need out of the state (clone it) rather than work
-    /// on it there.
+    /// [`Stats`](crate::Stats), which count commands. `f` runs on the worker between two
+    /// commands: keep it short, and take what you need out of the state (clone it) rather
+    /// than work on it there.
     ///
     /// # Errors
     ///

@@ -73,30 +73,13 @@ fn every_read_sees_exactly_the_commands_accepted_before_it() {
     });
 }
 
-/// A register per key, written by commands and read by `read`.
-#[derive(Default)]
-struct Registers(HashMap<u64, u64>);
-
-impl StateMachine for Registers {
-    type Command = (u64, linearizable::Op);
-    type Output = linearizable::Output;
-    fn apply(&mut self, (key, op): Self::Command) -> Self::Output {
-        let (next, output) = linearizable::step(self.0.get(&key).copied(), op);
-        match next {
-            Some(value) => self.0.insert(key, value),
-            None => self.0.remove(&key),
-        };
-        output
-    }
-}
-
 /// The project's linearizability checker, with every get done by `read` and every other
 /// operation by `call`: six threads, 120 operations each, ten runs.
 #[test]
 fn reads_mixed_with_calls_are_linearizable() {
     let mut checked = 0;
     for run in 0..10_u64 {
-        let queue = SingularQueue::builder(Registers::default())
+        let queue = SingularQueue::builder(linearizable::Registers::default())
             .capacity(4)
             .spawn()
             .unwrap();
@@ -113,8 +96,9 @@ fn reads_mixed_with_calls_are_linearizable() {
                             let start = Instant::now();
                             let output = match op {
                                 linearizable::Op::Get => {
-                                    let read =
-                                        handle.read(move |r: &Registers| r.0.get(&key).copied());
+                                    let read = handle.read(move |r: &linearizable::Registers| {
+                                        r.0.get(&key).copied()
+                                    });
                                     (read.unwrap_or_else(|_| panic!("read refused")), false)
                                 }
                                 op => handle.call((key, op)).unwrap(),

@@ -191,34 +191,18 @@ fn every_write_across_shards_is_applied_once_in_order_per_key_or_handed_back() {
     });
 }
 
-/// A register per key, for the linearizability check.
-#[derive(Default)]
-struct Registers(HashMap<u64, u64>);
-
-impl StateMachine for Registers {
-    type Command = (u64, linearizable::Op);
-    type Output = linearizable::Output;
-
-    fn apply(&mut self, (key, op): Self::Command) -> Self::Output {
-        let (next, output) = linearizable::step(self.0.get(&key).copied(), op);
-        match next {
-            Some(value) => self.0.insert(key, value),
-            None => self.0.remove(&key),
-        };
-        output
-    }
-}
-
 /// The project's linearizability checker, per key, on random register operations sent by six
 /// threads through one sharded handle (three shards of capacity 4), ten runs.
 #[test]
 fn every_key_through_the_sharded_handle_is_linearizable() {
     let mut checked = 0;
     for run in 0..10_u64 {
-        let sharded = Sharded::builder(3, by_key(|c: &(u64, _)| c.0), |_| Registers::default())
-            .configure(|_, builder| builder.capacity(4))
-            .spawn()
-            .unwrap();
+        let sharded = Sharded::builder(3, by_key(|c: &(u64, _)| c.0), |_| {
+            linearizable::Registers::default()
+        })
+        .configure(|_, builder| builder.capacity(4))
+        .spawn()
+        .unwrap();
         let events: Vec<(u64, linearizable::Event)> = thread::scope(|scope| {
             let threads: Vec<_> = (0..6_u64)
                 .map(|t| {

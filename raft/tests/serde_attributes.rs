@@ -9,7 +9,7 @@ use std::time::Duration;
 use openraft::{Config, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use singular_queue::StateMachine;
-use singular_queue_raft::{Node, Replicated, Router, Session, SnapshotError};
+use singular_queue_raft::{Node, Replicated, Request, Router, Session, SnapshotError};
 
 #[derive(Default, Serialize, Deserialize)]
 struct Notes {
@@ -101,6 +101,42 @@ async fn leader(nodes: &BTreeMap<u64, Node<Notes>>) -> &Node<Notes> {
     &nodes[&elected.current_leader.unwrap()]
 }
 
+/// Writes through the node that leads, following a refusal's hint: an election may move the
+/// leadership between the look and the write (after a restart, or on a loaded machine; CI
+/// saw it once). Retrying the same request is safe: its session applies it once. Between
+/// tries it backs off 20 ms, as a client would while an election runs.
+async fn write(nodes: &BTreeMap<u64, Node<Notes>>, request: Request<Note>) -> Answer {
+    let mut node = leader(nodes).await;
+    for _ in 0..100 {
+        match node.write(request.clone()).await {
+            Ok(answer) => return answer,
+            Err(error) => {
+                let hint = error.leader().and_then(|id| nodes.get(&id));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                node = match hint {
+                    Some(hinted) => hinted,
+                    None => leader(nodes).await,
+                };
+            }
+        }
+    }
+    panic!("no node took {request:?}");
+}
+
+/// Every note, read linearizably on the node that leads, retried as [`write`] is.
+async fn notes(nodes: &BTreeMap<u64, Node<Notes>>) -> Vec<Note> {
+    for _ in 0..100 {
+        let read = leader(nodes)
+            .await
+            .read(|notes: &Notes| notes.notes.clone());
+        match read.await {
+            Ok(notes) => return notes,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    panic!("no node answered the read");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn everyday_serde_attributes_survive_the_log_a_restart_and_a_snapshot() {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -114,11 +150,7 @@ async fn everyday_serde_attributes_survive_the_log_a_restart_and_a_snapshot() {
         .unwrap();
     let mut session = Session::new(1);
     for i in 1..=12 {
-        let answer = leader(&nodes)
-            .await
-            .write(session.request(note(i)))
-            .await
-            .unwrap();
+        let answer = write(&nodes, session.request(note(i))).await;
         let expected = match i % 2 {
             0 => Answer::Tagged {
                 count: i,
@@ -134,14 +166,9 @@ async fn everyday_serde_attributes_survive_the_log_a_restart_and_a_snapshot() {
     drop(nodes);
     // Restarted, each node decodes its snapshot and replays the log after it.
     let nodes = start(&dir, &router).await;
-    let leader = leader(&nodes).await;
-    let answer = leader.write(session.request(note(13))).await.unwrap();
+    let answer = write(&nodes, session.request(note(13))).await;
     assert_eq!(answer, Answer::Count(13));
-    let notes = leader
-        .read(|notes: &Notes| notes.notes.clone())
-        .await
-        .unwrap();
-    assert_eq!(notes, (1..=13).map(note).collect::<Vec<_>>());
+    assert_eq!(notes(&nodes).await, (1..=13).map(note).collect::<Vec<_>>());
     for node in nodes.values() {
         node.shutdown().await.unwrap();
     }

@@ -36,6 +36,24 @@ pub(crate) fn step(value: Option<u64>, op: Op) -> (Option<u64>, Output) {
     }
 }
 
+/// A register per key as a state machine: the specification above, applied by `apply`.
+#[derive(Default)]
+pub(crate) struct Registers(pub(crate) std::collections::HashMap<u64, u64>);
+
+impl singular_queue::StateMachine for Registers {
+    type Command = (u64, Op);
+    type Output = Output;
+
+    fn apply(&mut self, (key, op): (u64, Op)) -> Output {
+        let (next, output) = step(self.0.get(&key).copied(), op);
+        match next {
+            Some(value) => self.0.insert(key, value),
+            None => self.0.remove(&key),
+        };
+        output
+    }
+}
+
 /// A random operation on a register from `roll`, a hash: its value from bits 8 and up, its
 /// kind from bits 16 and up.
 pub(crate) fn random_op(roll: u64) -> Op {
