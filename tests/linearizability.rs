@@ -8,39 +8,21 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::thread;
 use std::time::Instant;
 
-use singular_queue::{SingularQueue, StateMachine};
+use singular_queue::SingularQueue;
 
 #[path = "support/linearizable.rs"]
 mod linearizable;
 
-use linearizable::{Event, Op, Output, history, linearizable, random_op, step};
+use linearizable::{Event, Op, Registers, history, linearizable, random_op};
 
 const THREADS: usize = 6;
 const OPS_PER_THREAD: usize = 120;
 const KEYS: u64 = 12;
 const RUNS: usize = 10;
 
-/// The key-value store under test: the same specification, for every key.
-#[derive(Default)]
-struct Kv(HashMap<u64, u64>);
-
-impl StateMachine for Kv {
-    type Command = (u64, Op);
-    type Output = Output;
-
-    fn apply(&mut self, (key, op): (u64, Op)) -> Output {
-        let (next, output) = step(self.0.get(&key).copied(), op);
-        match next {
-            Some(value) => self.0.insert(key, value),
-            None => self.0.remove(&key),
-        };
-        output
-    }
-}
-
 /// Runs the workload once and returns each key's history.
 fn record_histories(seed: u64) -> HashMap<u64, Vec<Event>> {
-    let queue = SingularQueue::builder(Kv::default())
+    let queue = SingularQueue::builder(Registers::default())
         .capacity(4)
         .spawn()
         .unwrap();

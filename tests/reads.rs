@@ -114,17 +114,7 @@ fn reads_mixed_with_calls_are_linearizable() {
                 .flat_map(|t| t.join().unwrap())
                 .collect()
         });
-        let mut histories: HashMap<u64, Vec<linearizable::Event>> = HashMap::new();
-        for (key, event) in events {
-            histories.entry(key).or_default().push(event);
-        }
-        for (key, history) in histories {
-            assert!(
-                linearizable::linearizable(&history, None),
-                "run {run}, key {key}"
-            );
-            checked += history.len();
-        }
+        checked += linearizable::check_per_key(events, run);
         queue.shutdown().unwrap();
     }
     assert_eq!(checked, 10 * 6 * 120);

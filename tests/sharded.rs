@@ -226,17 +226,7 @@ fn every_key_through_the_sharded_handle_is_linearizable() {
                 .flat_map(|t| t.join().unwrap())
                 .collect()
         });
-        let mut histories: HashMap<u64, Vec<linearizable::Event>> = HashMap::new();
-        for (key, event) in events {
-            histories.entry(key).or_default().push(event);
-        }
-        for (key, history) in histories {
-            assert!(
-                linearizable::linearizable(&history, None),
-                "run {run}, key {key}"
-            );
-            checked += history.len();
-        }
+        checked += linearizable::check_per_key(events, run);
         assert!(sharded.shutdown().into_iter().all(|state| state.is_ok()));
     }
     assert_eq!(checked, 10 * 6 * 120);

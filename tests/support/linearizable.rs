@@ -54,6 +54,24 @@ impl singular_queue::StateMachine for Registers {
     }
 }
 
+/// Groups `events` by key and checks that every key's history is linearizable from empty;
+/// returns how many operations it checked. `run` names the run in a failure.
+pub(crate) fn check_per_key(events: Vec<(u64, Event)>, run: u64) -> usize {
+    let mut histories: std::collections::HashMap<u64, Vec<Event>> = Default::default();
+    for (key, event) in events {
+        histories.entry(key).or_default().push(event);
+    }
+    let mut checked = 0;
+    for (key, history) in histories {
+        assert!(
+            linearizable(&history, None),
+            "run {run}, key {key}: {history:#?}"
+        );
+        checked += history.len();
+    }
+    checked
+}
+
 /// A random operation on a register from `roll`, a hash: its value from bits 8 and up, its
 /// kind from bits 16 and up.
 pub(crate) fn random_op(roll: u64) -> Op {
