@@ -490,6 +490,15 @@ MUTATIONS = {
         "            let _ = &self.cut;",
         "a_snapshot_racing_shutdown_now_always_ends",
     ),
+    "view-published-after-the-replies": (
+        [
+            ("src/worker/commits.rs", "            self.publish();\n", ""),
+            ("src/worker/commits.rs",
+             "            self.start_commit(remaining);\n        }\n    }",
+             "            self.start_commit(remaining);\n        }\n        self.publish();\n    }"),
+        ],
+        "a_view_is_whole_monotonic_and_holds_the_callers_own_command",
+    ),
 }
 
 

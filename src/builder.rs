@@ -5,10 +5,11 @@ use crate::backpressure::{Backpressure, Block, Policy};
 use crate::shared::{Shared, SubmitConfig};
 use crate::sync::channel;
 use crate::sync::{Arc, thread};
+use crate::view::{Publish, Publisher};
 use crate::worker::{Worker, WorkerConfig};
 use crate::{
     Handle, ManualQueue, Observer, OnCommitError, OnPanic, ReplyMode, SingularQueue, StateMachine,
-    WaitStrategy,
+    View, WaitStrategy,
 };
 
 /// The capacity a queue gets unless [`Builder::capacity`] says otherwise.
@@ -57,6 +58,7 @@ pub struct Builder<S: StateMachine> {
     submit: SubmitConfig<S::Command>,
     worker: WorkerConfig,
     observer: Option<Box<dyn Observer>>,
+    publishers: Vec<Box<dyn Publish<S>>>,
 }
 
 impl<S: StateMachine> Builder<S> {
@@ -79,6 +81,7 @@ impl<S: StateMachine> Builder<S> {
                 commit_threads: 1,
             },
             observer: None,
+            publishers: Vec::new(),
         }
     }
 
@@ -234,6 +237,46 @@ impl<S: StateMachine> Builder<S> {
         self
     }
 
+    /// Publishes `make(&state)` after every batch, for any thread to read through the
+    /// returned [`View`] without queuing behind the commands: a snapshot read. The first view
+    /// is computed here, from the state as built; the worker publishes the next after
+    /// `on_start`, then after each batch in which it took a command. See [`View`] for the
+    /// consistency a view has.
+    ///
+    /// `make` runs on the worker, after the batch's commands and before its commit: its cost
+    /// is added to every batch, so make it cheap (a counter, a summary, an `Arc` the state
+    /// keeps up to date) rather than a copy of a large state. A panic in `make` poisons the
+    /// queue, as a panic in `on_batch_end` does. Call `publish` again for another view; each
+    /// is computed in the order they were added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{SingularQueue, StateMachine};
+    /// # struct Counter(u64);
+    /// # impl StateMachine for Counter {
+    /// #     type Command = u64;
+    /// #     type Output = u64;
+    /// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+    /// # }
+    ///
+    /// let (builder, total) = SingularQueue::builder(Counter(0)).publish(|c: &Counter| c.0);
+    /// let queue = builder.spawn().unwrap();
+    /// queue.tell(5).unwrap();
+    /// queue.wait_until_quiet().unwrap(); // the batch with the 5 has ended
+    /// assert_eq!(*total.latest(), 5);
+    /// ```
+    pub fn publish<V, F>(mut self, mut make: F) -> (Self, View<V>)
+    where
+        V: Send + Sync + 'static,
+        F: FnMut(&S) -> V + Send + 'static,
+    {
+        let first = make(&self.state);
+        let (publisher, view) = Publisher::new(make, first);
+        self.publishers.push(Box::new(publisher));
+        (self, view)
+    }
+
     /// Spawns the worker thread, moves the state onto it, and returns the running queue.
     ///
     /// # Errors
@@ -303,6 +346,7 @@ impl<S: StateMachine> Builder<S> {
             Arc::clone(&shared),
             self.worker,
             self.observer,
+            self.publishers,
         );
         (Handle::new(shared), worker)
     }
@@ -317,6 +361,7 @@ impl<S: StateMachine> fmt::Debug for Builder<S> {
             .field("worker", &self.worker)
             .field("name", &self.name)
             .field("observer", &self.observer.is_some())
+            .field("views", &self.publishers.len())
             .finish_non_exhaustive()
     }
 }

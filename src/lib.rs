@@ -305,6 +305,7 @@ mod sync;
 mod ticket;
 mod timer;
 mod vacancies;
+mod view;
 mod wait;
 mod waits;
 mod worker;
@@ -328,6 +329,7 @@ pub use sharded::{
 pub use state_machine::StateMachine;
 pub use stats::Stats;
 pub use ticket::Ticket;
+pub use view::View;
 pub use wait::WaitStrategy;
 
 mod assertions;

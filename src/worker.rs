@@ -8,11 +8,13 @@ use crate::reply::Reply;
 use crate::shared::Shared;
 use crate::sync::channel::{Receiver, TryRecvError};
 use crate::sync::{Arc, Instant};
+use crate::view::Publish;
 use crate::wait::Backoff;
 use crate::waits;
 use crate::{CommandTimes, Observer, OnCommitError, Poisoned, ReplyMode, StateMachine, WaitError};
 use commits::{CommitThread, Committing, Group};
 use std::collections::VecDeque;
+use std::mem;
 use std::time::Duration;
 
 /// How the worker runs, as the builder set it.
@@ -46,6 +48,8 @@ pub(crate) struct Worker<S: StateMachine> {
     commit_thread: CommitThread,
     /// Receives the measurements, if the builder was given an observer.
     observer: Option<Box<dyn Observer>>,
+    /// Publish views of the state after each batch.
+    publishers: Vec<Box<dyn Publish<S>>>,
 }
 
 /// How the worker's loop ended.
@@ -86,6 +90,7 @@ impl<S: StateMachine> Worker<S> {
         shared: Arc<Shared<S>>,
         config: WorkerConfig,
         observer: Option<Box<dyn Observer>>,
+        publishers: Vec<Box<dyn Publish<S>>>,
     ) -> Self {
         Self {
             state,
@@ -99,6 +104,7 @@ impl<S: StateMachine> Worker<S> {
             next_commit: 0,
             commit_thread: CommitThread::NotYet,
             observer,
+            publishers,
         }
     }
 
@@ -123,6 +129,7 @@ impl<S: StateMachine> Worker<S> {
     pub(crate) fn start(&mut self) {
         waits::mark_worker(self.shared.id());
         self.run_hook(S::on_start);
+        self.publish();
     }
 
     /// Waits for the commits under way, runs `on_stop` (unless the state is poisoned) and
@@ -134,9 +141,9 @@ impl<S: StateMachine> Worker<S> {
         }
         // The observer's `Drop` is user code: a panic there must not take the state and the
         // set-aside commands down with the worker.
-        if let Some(observer) = self.observer.take() {
-            let _ = on_panic::catch(move || drop(observer));
-        }
+        let (observer, publishers) = (self.observer.take(), mem::take(&mut self.publishers));
+        let _ = on_panic::catch(move || drop(observer));
+        let _ = on_panic::catch(move || drop(publishers));
         self.shared.worker_finished();
         Exit {
             state: self.state,
@@ -412,6 +419,22 @@ impl<S: StateMachine> Worker<S> {
     fn run_hook(&mut self, hook: impl FnOnce(&mut S)) {
         let state = &mut self.state;
         if let Err(message) = on_panic::catch(|| hook(state)) {
+            self.poison(message);
+        }
+    }
+
+    /// Publishes every view of the state, unless a panic poisoned it (it may be half
+    /// updated). A panic in a view's function poisons the queue, as a hook's does.
+    fn publish(&mut self) {
+        if self.poison.is_some() {
+            return;
+        }
+        let state = &self.state;
+        let failed = self
+            .publishers
+            .iter_mut()
+            .find_map(|publisher| on_panic::catch(|| publisher.publish(state)).err());
+        if let Some(message) = failed {
             self.poison(message);
         }
     }

@@ -76,6 +76,9 @@ impl<S: StateMachine> Worker<S> {
     /// when one has ended).
     pub(super) fn end_batch(&mut self, taken: usize, applied: usize, remaining: usize) {
         if taken > 0 {
+            // Before the commit, which releases the outputs held under `AfterBatch`: a caller
+            // whose output was held finds its command in the views.
+            self.publish();
             let counters = &self.shared.counters.worker;
             counters.batches.bump(1);
             counters.batched.bump(taken as u64);
