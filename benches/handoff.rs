@@ -58,14 +58,20 @@ impl Work for Kv {
     }
 }
 
-/// Runs any `Work` as a singular-queue state machine.
-struct Machine<W>(W);
+/// Runs any `Work` as a singular-queue state machine, counting the commands it applied (the
+/// view `QueueView` publishes).
+#[derive(Default)]
+struct Machine<W> {
+    work: W,
+    applied: u64,
+}
 
 impl<W: Work> StateMachine for Machine<W> {
     type Command = u64;
     type Output = u64;
     fn apply(&mut self, x: u64) -> u64 {
-        self.0.apply(x)
+        self.applied += 1;
+        self.work.apply(x)
     }
 }
 
@@ -92,6 +98,8 @@ trait Server: Sync {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Design {
     Queue,
+    /// The queue, publishing a view of its state after each batch (`Builder::publish`).
+    QueueView,
     Naive,
     StdMpsc,
     TokioActor,
@@ -102,8 +110,9 @@ enum Design {
     RawStdList,
 }
 
-const DESIGNS: [Design; 9] = [
+const DESIGNS: [Design; 10] = [
     Design::Queue,
+    Design::QueueView,
     Design::Naive,
     Design::StdMpsc,
     Design::TokioActor,
@@ -118,6 +127,7 @@ impl Design {
     fn name(self) -> &'static str {
         match self {
             Design::Queue => "singular-queue",
+            Design::QueueView => "singular-queue, publishing a view",
             Design::Naive => "naive (flume + reply channel)",
             Design::StdMpsc => "std mpsc + reply channel",
             Design::TokioActor => "tokio mpsc + oneshot",
@@ -133,7 +143,13 @@ impl Design {
     fn start<W: Work + Default>(self, workload: Workload) -> Option<Box<dyn Server>> {
         let replies = !matches!(workload, Workload::Tell | Workload::TellMany);
         Some(match self {
-            Design::Queue => Box::new(Queue(SingularQueue::new(Machine(W::default())))),
+            Design::Queue => Box::new(Queue(SingularQueue::new(Machine::<W>::default()))),
+            Design::QueueView if matches!(workload, Workload::Tell | Workload::Call) => {
+                // Nobody reads the view here: its cost to the writers is what is measured.
+                let (builder, _view) = SingularQueue::builder(Machine::<W>::default())
+                    .publish(|machine: &Machine<W>| machine.applied);
+                Box::new(Queue(builder.spawn().expect("spawn")))
+            }
             _ if workload == Workload::TellMany => return None,
             Design::Naive => Box::new(naive(W::default())),
             Design::StdMpsc if workload != Workload::Pipelined => Box::new(std_mpsc(W::default())),
@@ -575,7 +591,7 @@ fn pingpong_rtt_ns(rounds: u64) -> f64 {
 
 /// Heap allocations per operation in steady state, for one client.
 fn allocations_per_op(tell: bool) -> f64 {
-    let queue = SingularQueue::new(Machine(Counter::default()));
+    let queue = SingularQueue::new(Machine::<Counter>::default());
     let op = |x| {
         if tell {
             queue.tell(x).expect("open");
@@ -752,6 +768,15 @@ fn main() {
             "ratio {name} {:.2}",
             ours / rate(baseline, workload, clients)
         );
+    }
+    for clients in [1, 4] {
+        for workload in [Workload::Tell, Workload::Call] {
+            println!(
+                "ratio {}_with_view_vs_without_c{clients} {:.2}",
+                format!("{workload:?}").to_lowercase(),
+                rate(Design::QueueView, workload, clients) / rate(Design::Queue, workload, clients)
+            );
+        }
     }
     for clients in [1, 4] {
         println!(

@@ -2,7 +2,7 @@
 
 use static_assertions::{assert_impl_all, assert_not_impl_any};
 
-use crate::{Handle, ManualQueue, SingularQueue, StateMachine, Ticket};
+use crate::{Handle, ManualQueue, SingularQueue, StateMachine, Ticket, View};
 
 /// The smallest state machine, to name concrete types in the assertions below.
 struct Unit;
@@ -15,6 +15,8 @@ impl StateMachine for Unit {
 
 assert_impl_all!(Handle<Unit>: Send, Sync, Clone);
 assert_impl_all!(Ticket<()>: Send);
+// A view can be handed to any thread that should only look.
+assert_impl_all!(View<u64>: Send, Sync, Clone);
 assert_impl_all!(SingularQueue<Unit>: Send);
 assert_not_impl_any!(SingularQueue<Unit>: Clone);
 // A hand-stepped queue is served by the thread that built it.
