@@ -6,7 +6,7 @@ use crate::shared::{Shared, SubmitConfig};
 use crate::sync::channel;
 use crate::sync::{Arc, thread};
 use crate::view::{Publish, Publisher};
-use crate::worker::{Worker, WorkerConfig};
+use crate::worker::{Restart, Worker, WorkerConfig};
 use crate::{
     Handle, ManualQueue, Observer, OnCommitError, OnPanic, ReplyMode, SingularQueue, StateMachine,
     View, WaitStrategy,
@@ -59,6 +59,7 @@ pub struct Builder<S: StateMachine> {
     worker: WorkerConfig,
     observer: Option<Box<dyn Observer>>,
     publishers: Vec<Box<dyn Publish<S>>>,
+    restart: Option<Restart<S>>,
 }
 
 impl<S: StateMachine> Builder<S> {
@@ -82,6 +83,7 @@ impl<S: StateMachine> Builder<S> {
             },
             observer: None,
             publishers: Vec::new(),
+            restart: None,
         }
     }
 
@@ -189,9 +191,77 @@ impl<S: StateMachine> Builder<S> {
         self
     }
 
-    /// What the queue does after `apply` panics (default [`OnPanic::Stop`]).
+    /// What the queue does after `apply` panics (default [`OnPanic::Stop`]). Replaces a
+    /// [`restart_on_panic`](Builder::restart_on_panic) set before it.
     pub fn on_panic(mut self, on_panic: OnPanic) -> Self {
         self.worker.on_panic = on_panic;
+        self.restart = None;
+        self
+    }
+
+    /// After `apply` panics, replaces the state, which the panic may have left half updated,
+    /// with `fresh(&mut old)`: a state loaded from a snapshot, a log replayed, or a default.
+    /// The queue goes on; replaces [`on_panic`](Builder::on_panic).
+    ///
+    /// In this order, on the worker, before the next command:
+    ///
+    /// 1. The command that panicked is not applied again; its caller gets
+    ///    [`WaitError::Panicked`](crate::WaitError::Panicked) once the new state is in place.
+    /// 2. The commands applied to the old state since its last commit started will never be
+    ///    committed: their outputs held under [`ReplyMode::AfterBatch`] fail as
+    ///    [`WaitError::NotCommitted`](crate::WaitError::NotCommitted), after the commits
+    ///    already under way end. (Under [`ReplyMode::AfterApply`] their callers had their
+    ///    outputs already: only a state rebuilt from what was committed forgets them.)
+    /// 3. The old state's [`on_stop`](StateMachine::on_stop) runs (a panic there is ignored).
+    /// 4. `fresh` makes the new state; it may take what it needs out of the old one. A panic in
+    ///    `fresh` poisons the queue as [`OnPanic::Stop`] would, with the old state.
+    /// 5. The old state is dropped; the new one's [`on_start`](StateMachine::on_start) runs (a
+    ///    panic there poisons the queue), and its [views](Builder::publish) are published.
+    /// 6. The commands behind the panic, in the channel or later in the same
+    ///    [`tell_many`](crate::Handle::tell_many), are applied to the new state in order:
+    ///    none is skipped. [`Stats::restarts`](crate::Stats::restarts) counts the restarts.
+    ///
+    /// A command that panics every time restarts the state every time: count the restarts in
+    /// `fresh` and panic there to give up (the queue is then poisoned).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{CallError, SingularQueue, StateMachine};
+    ///
+    /// #[derive(Default)]
+    /// struct Accounts {
+    ///     balance: i64,
+    ///     history: Vec<i64>,
+    /// }
+    ///
+    /// impl StateMachine for Accounts {
+    ///     type Command = i64;
+    ///     type Output = i64;
+    ///     fn apply(&mut self, amount: i64) -> i64 {
+    ///         self.history.push(amount); // updated...
+    ///         assert!(self.balance + amount >= 0, "overdrawn");
+    ///         self.balance += amount; // ...and, after a panic, not this
+    ///         self.balance
+    ///     }
+    /// }
+    ///
+    /// let accounts = SingularQueue::builder(Accounts::default())
+    ///     // Rebuild a consistent state: here, from the old one's balance alone.
+    ///     .restart_on_panic(|old: &mut Accounts| Accounts {
+    ///         balance: old.balance,
+    ///         history: Vec::new(),
+    ///     })
+    ///     .spawn()
+    ///     .unwrap();
+    /// accounts.call(10).unwrap();
+    /// assert!(matches!(accounts.call(-50), Err(CallError::Panicked(m)) if m == "overdrawn"));
+    /// assert_eq!(accounts.call(5).unwrap(), 15); // the queue went on, on the new state
+    /// let accounts = accounts.shutdown().unwrap();
+    /// assert_eq!(accounts.history, [5]);
+    /// ```
+    pub fn restart_on_panic(mut self, fresh: impl FnMut(&mut S) -> S + Send + 'static) -> Self {
+        self.restart = Some(Box::new(fresh));
         self
     }
 
@@ -347,6 +417,7 @@ impl<S: StateMachine> Builder<S> {
             self.worker,
             self.observer,
             self.publishers,
+            self.restart,
         );
         (Handle::new(shared), worker)
     }
@@ -362,6 +433,7 @@ impl<S: StateMachine> fmt::Debug for Builder<S> {
             .field("name", &self.name)
             .field("observer", &self.observer.is_some())
             .field("views", &self.publishers.len())
+            .field("restart_on_panic", &self.restart.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -106,6 +106,8 @@ pub(crate) enum Outcome {
     Failed(String),
     /// The commit panicked with this message: a panic in a hook, which poisons the state.
     Panicked(String),
+    /// No commit will run: the group was applied to a state that a restart replaced.
+    Abandoned(String),
 }
 
 impl Outcome {

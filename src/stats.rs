@@ -70,6 +70,9 @@ pub struct Stats {
     /// Batches whose commit ([`StateMachine::try_on_batch_end`](crate::StateMachine::try_on_batch_end))
     /// returned an error.
     pub failed_commits: u64,
+    /// States replaced by a fresh one after a panic in `apply`
+    /// ([`Builder::restart_on_panic`](crate::Builder::restart_on_panic)).
+    pub restarts: u64,
     /// The longest a command waited, from its submit (including any wait for room) until the
     /// worker took it; `None` if none was measured: unless
     /// [`Builder::track_queue_time`](crate::Builder::track_queue_time) (or an
@@ -121,6 +124,7 @@ impl Stats {
             batches: sum.batches + one.batches,
             max_batch_size: sum.max_batch_size.max(one.max_batch_size),
             failed_commits: sum.failed_commits + one.failed_commits,
+            restarts: sum.restarts + one.restarts,
             max_queue_time: sum.max_queue_time.max(one.max_queue_time),
             depth: sum.depth.saturating_add(one.depth),
             capacity: sum.capacity.saturating_add(one.capacity),
@@ -149,6 +153,7 @@ impl fmt::Debug for Stats {
             .field("max_batch_size", &self.max_batch_size)
             .field("mean_batch_size", &self.mean_batch_size())
             .field("failed_commits", &self.failed_commits)
+            .field("restarts", &self.restarts)
             .field("max_queue_time", &self.max_queue_time)
             .field("mean_queue_time", &self.mean_queue_time())
             .field("depth", &self.depth)
@@ -195,6 +200,8 @@ pub(crate) struct WorkerCounters {
     pub(crate) taken: Counter,
     /// Batches whose commit returned an error.
     pub(crate) failed_commits: Counter,
+    /// States replaced after a panic.
+    pub(crate) restarts: Counter,
 }
 
 /// Aligns its content to 128 bytes: a cache line, and the one the prefetcher pairs with it.
@@ -288,6 +295,7 @@ impl Counters {
             batches: worker.batches.get(),
             max_batch_size: worker.max_batch.get(),
             failed_commits: worker.failed_commits.get(),
+            restarts: worker.restarts.get(),
             max_queue_time: (queue_time_count > 0)
                 .then(|| Duration::from_nanos(worker.queue_time_max.get())),
             depth,

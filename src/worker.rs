@@ -1,6 +1,7 @@
 //! The worker thread: the only code that ever touches the state machine.
 
 mod commits;
+mod restart;
 
 use crate::message::{Message, Visit};
 use crate::on_panic::{self, OnPanic};
@@ -13,6 +14,7 @@ use crate::wait::Backoff;
 use crate::waits;
 use crate::{CommandTimes, Observer, OnCommitError, Poisoned, ReplyMode, StateMachine, WaitError};
 use commits::{CommitThread, Committing, Group};
+pub(crate) use restart::Restart;
 use std::collections::VecDeque;
 use std::mem;
 use std::time::Duration;
@@ -50,6 +52,8 @@ pub(crate) struct Worker<S: StateMachine> {
     observer: Option<Box<dyn Observer>>,
     /// Publish views of the state after each batch.
     publishers: Vec<Box<dyn Publish<S>>>,
+    /// Makes a fresh state after a panic in `apply`, if the builder was given one.
+    restart: Option<Restart<S>>,
 }
 
 /// How the worker's loop ended.
@@ -91,6 +95,7 @@ impl<S: StateMachine> Worker<S> {
         config: WorkerConfig,
         observer: Option<Box<dyn Observer>>,
         publishers: Vec<Box<dyn Publish<S>>>,
+        restart: Option<Restart<S>>,
     ) -> Self {
         Self {
             state,
@@ -105,6 +110,7 @@ impl<S: StateMachine> Worker<S> {
             commit_thread: CommitThread::NotYet,
             observer,
             publishers,
+            restart,
         }
     }
 
@@ -245,7 +251,7 @@ impl<S: StateMachine> Worker<S> {
     /// met a `Stop`.
     fn run_batch(&mut self, first: Message<S>) -> (usize, Option<Ending>) {
         let mut next = Some(first);
-        let (mut taken, mut applied) = (0, 0);
+        let mut taken = 0;
         while let Some(message) = next.take() {
             #[cfg(test)]
             let message = message.or_fail();
@@ -256,19 +262,19 @@ impl<S: StateMachine> Worker<S> {
                     enqueued,
                 } => {
                     self.take(1);
-                    applied += usize::from(self.run_command(command, reply, enqueued));
+                    self.run_command(command, reply, enqueued);
                     taken += 1;
                 }
                 Message::Tells { commands, enqueued } => {
                     self.take(commands.len());
                     taken += commands.len();
                     for command in commands {
-                        applied += usize::from(self.run_command(command, None, enqueued));
+                        self.run_command(command, None, enqueued);
                     }
                 }
                 Message::Committed { seq, outcome } => self.commit_ended(seq, outcome),
                 Message::Visit(visit) => {
-                    self.end_batch(taken, applied, 0);
+                    self.end_batch(taken, 0);
                     self.visit(visit);
                     return (taken, None);
                 }
@@ -276,7 +282,7 @@ impl<S: StateMachine> Worker<S> {
                 // went quiet; an orphaned or handle-closed queue's `Stop` is only a nudge to
                 // look at the flags.
                 _ => {
-                    self.end_batch(taken, applied, 0);
+                    self.end_batch(taken, 0);
                     let ending = if self.shared.finishing_alone() {
                         Ending::Alone
                     } else {
@@ -296,7 +302,7 @@ impl<S: StateMachine> Worker<S> {
         } else {
             0
         };
-        self.end_batch(taken, applied, remaining);
+        self.end_batch(taken, remaining);
         (taken, None)
     }
 
@@ -306,21 +312,22 @@ impl<S: StateMachine> Worker<S> {
         self.shared.slots_freed(count);
     }
 
-    /// Applies one command taken out of the channel, or sets it aside if the queue is
-    /// stopping or poisoned; returns whether it was applied.
+    /// Runs one command taken out of the channel: applies it, or sets it aside if the queue is
+    /// stopping or poisoned. It joins the group the next commit covers.
     fn run_command(
         &mut self,
         command: S::Command,
         reply: Option<Reply<S::Output>>,
         enqueued: Option<Instant>,
-    ) -> bool {
+    ) {
         let queue_time = self.record_queue_time(enqueued);
+        self.group.taken += 1;
         if self.poison.is_some() || self.shared.stopping_now() {
             self.set_aside(command, reply);
-            return false;
+            return;
         }
+        self.group.applied += 1;
         self.apply(command, reply, queue_time);
-        true
     }
 
     /// Runs the crate's own code on the state between two batches, unless the queue is
@@ -367,25 +374,29 @@ impl<S: StateMachine> Worker<S> {
             };
             self.observe(|observer| observer.command(&times));
         }
-        let result = match outcome {
-            Ok(output) => {
-                self.shared.counters.worker.applied.bump(1);
-                Ok(output)
-            }
-            Err(message) => {
-                self.shared.counters.worker.panicked.bump(1);
-                if self.config.on_panic == OnPanic::Stop {
-                    self.poison(message.clone());
-                }
-                Err(WaitError::Panicked(message))
-            }
+        let output = match outcome {
+            Ok(output) => output,
+            Err(message) => return self.panicked(reply, message),
         };
-        match (reply, result) {
-            (Some(reply), Ok(output)) if self.config.reply_mode == ReplyMode::AfterBatch => {
+        self.shared.counters.worker.applied.bump(1);
+        match reply {
+            Some(reply) if self.config.reply_mode == ReplyMode::AfterBatch => {
                 self.group.hold(reply, output);
             }
-            (reply, result) => deliver(reply, result),
+            reply => deliver(reply, Ok(output)),
         }
+    }
+
+    /// After `apply` panicked: restarts the state, poisons it, or goes on, as the builder
+    /// said; then tells the command's caller.
+    fn panicked(&mut self, reply: Option<Reply<S::Output>>, message: String) {
+        self.shared.counters.worker.panicked.bump(1);
+        if self.restart.is_some() {
+            self.restart(&message);
+        } else if self.config.on_panic == OnPanic::Stop {
+            self.poison(message.clone());
+        }
+        deliver(reply, Err(WaitError::Panicked(message)));
     }
 
     /// Hands a measurement to the observer, if there is one. Its panic is caught and ignored:

@@ -17,14 +17,15 @@ use crate::reply::Reply;
 use crate::sync::Instant;
 use crate::{BatchInfo, BatchTimes, OnCommitError, StateMachine, WaitError};
 
-/// Commands applied since the last commit started: what the next commit covers.
+/// Commands applied since the last commit started: what the next commit covers. Counted as
+/// each command is run, so that a restart can abandon the group in the middle of a batch.
 pub(super) struct Group<O> {
     /// Outputs held back under `AfterBatch` until the commit succeeds.
     replies: Vec<(Reply<O>, O)>,
     /// Commands taken out of the channel (applied, panicked or set aside).
-    taken: usize,
-    /// Commands `apply` ran on.
-    applied: usize,
+    pub(super) taken: usize,
+    /// Commands `apply` ran on (returning or panicking).
+    pub(super) applied: usize,
 }
 
 impl<O> Default for Group<O> {
@@ -74,7 +75,7 @@ impl<S: StateMachine> Worker<S> {
     /// Ends a batch of `taken` commands, `applied` of which ran: they join the group, and its
     /// commit starts unless as many are running as there are commit threads (then it starts
     /// when one has ended).
-    pub(super) fn end_batch(&mut self, taken: usize, applied: usize, remaining: usize) {
+    pub(super) fn end_batch(&mut self, taken: usize, remaining: usize) {
         if taken > 0 {
             // Before the commit, which releases the outputs held under `AfterBatch`: a caller
             // whose output was held finds its command in the views.
@@ -83,8 +84,6 @@ impl<S: StateMachine> Worker<S> {
             counters.batches.bump(1);
             counters.batched.bump(taken as u64);
             counters.max_batch.raise(taken as u64);
-            self.group.taken += taken;
-            self.group.applied += applied;
         }
         if self.committing.len() < self.config.commit_threads && self.group.taken > 0 {
             self.start_commit(remaining);
@@ -211,7 +210,7 @@ impl<S: StateMachine> Worker<S> {
                 self.shared.counters.worker.failed_commits.bump(1);
                 Some(message)
             }
-            Outcome::Panicked(message) => Some(message),
+            Outcome::Panicked(message) | Outcome::Abandoned(message) => Some(message),
         };
         match failure {
             None => (group.replies.into_iter()).for_each(|(reply, output)| {
@@ -239,6 +238,22 @@ impl<S: StateMachine> Worker<S> {
             };
             self.observe(|observer| observer.batch(&times));
         }
+    }
+
+    /// Abandons the group: its commands were applied to a state that a restart is about to
+    /// replace, so its commit will never run. Its turn comes after the commits under way, as
+    /// any group's does; its held outputs then fail as not committed.
+    pub(super) fn abandon_group(&mut self, message: String) {
+        let group = mem::take(&mut self.group);
+        let seq = self.next_commit;
+        self.next_commit += 1;
+        self.committing.push_back(Committing {
+            seq,
+            group,
+            started: None,
+            outcome: Some(Outcome::Abandoned(message)),
+        });
+        self.settle_ready();
     }
 
     /// Tells the callers whose outputs wait for the group's commit, which will not come, that
