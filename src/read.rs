@@ -1,10 +1,10 @@
 //! Queued reads: a read-only closure run on the worker, in order with the commands.
 
 use crate::on_panic;
-use crate::reply;
+use crate::reply::{self, Reply};
 use crate::sync::{Arc, Mutex};
-use crate::waits::Awaited;
-use crate::{CallError, Handle, StateMachine, WaitError, WouldDeadlock};
+use crate::waits::{self, Awaited};
+use crate::{CallError, Handle, StateMachine, Ticket, WaitError, WouldDeadlock};
 
 impl<S: StateMachine> Handle<S> {
     /// Runs `f` on the state, on the worker, after every command this queue accepted before
@@ -69,25 +69,78 @@ impl<S: StateMachine> Handle<S> {
             Ok(waiting) => waiting,
             Err(WouldDeadlock) => return Err(self.refuse_read(f)),
         };
+        let kept = self.send_read(f, reply)?;
+        let outcome = slot.wait(self.shared().wait_strategy());
+        drop(kept);
+        Ok(outcome?)
+    }
+
+    /// Like [`read`](Handle::read), waiting as a task.
+    ///
+    /// # Cancel safety
+    ///
+    /// The read is sent before the first await. Dropping the future before the worker reaches
+    /// the read cancels it: `f` is dropped where the future is, and never runs. Dropped after
+    /// `f` ran, the result is dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Handle::read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{SingularQueue, StateMachine, model};
+    /// # struct Counter(u64);
+    /// # impl StateMachine for Counter {
+    /// #     type Command = u64;
+    /// #     type Output = u64;
+    /// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+    /// # }
+    ///
+    /// let queue = SingularQueue::new(Counter(0));
+    /// queue.tell(3).unwrap();
+    /// let seen = model::block_on(queue.read_async(|c: &Counter| c.0)).unwrap();
+    /// assert_eq!(seen, 3);
+    /// ```
+    pub async fn read_async<R, F>(&self, f: F) -> Result<R, CallError<F>>
+    where
+        F: FnOnce(&S) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let queue = self.shared().id();
+        if waits::wait_for_node(queue).is_err() {
+            return Err(self.refuse_read(f));
+        }
+        let (reply, slot) = reply::pair();
+        let kept = self.send_read(f, reply)?;
+        let strategy = self.shared().wait_strategy();
+        let outcome = Ticket::awaiting(slot, strategy, queue, Awaited::Worker).await;
+        drop(kept);
+        Ok(outcome?)
+    }
+
+    /// Sends the read to the worker; the closure comes back inside `Closed` if the queue
+    /// refuses it. Returns the reader's hold on the closure.
+    fn send_read<R, F>(&self, f: F, reply: Reply<R>) -> Result<Kept<F>, CallError<F>>
+    where
+        F: FnOnce(&S) -> R + Send + 'static,
+        R: Send + 'static,
+    {
         // Kept here too, so that a read the queue refuses comes back to its caller.
-        let kept = Arc::new(Mutex::new(Some(f)));
-        let taken = Arc::clone(&kept);
+        let kept = Kept(Arc::new(Mutex::new(Some(f))));
+        let taken = Arc::clone(&kept.0);
         let read = Box::new(move |state: &S| {
-            let f = taken.lock().take().expect("a read runs once");
+            // Gone if the reader stopped waiting (a cancelled `read_async`).
+            let Some(f) = taken.lock().take() else { return };
             reply.send(on_panic::catch(|| f(state)).map_err(WaitError::Panicked));
         });
         if let Err(refused) = self.shared().visit(read) {
             drop(refused);
-            let f = kept.lock().take().expect("a refused read never ran");
+            let f = kept.0.lock().take().expect("a refused read never ran");
             return Err(CallError::Closed(f));
         }
-        let outcome = slot.wait(self.shared().wait_strategy());
-        // A read the queue stopped before running left its closure here: dropped under
-        // `catch`, so a panic in a capture's `Drop` cannot take the error's place (found by
-        // review).
-        let unrun = kept.lock().take();
-        let _ = on_panic::catch(move || drop(unrun));
-        Ok(outcome?)
+        Ok(kept)
     }
 
     /// The refusal of a read that would never return: this thread is the queue's worker, or
@@ -98,5 +151,18 @@ impl<S: StateMachine> Handle<S> {
         } else {
             CallError::Deadlock(f)
         }
+    }
+}
+
+/// The reader's hold on its closure until the worker takes it. Dropped when the read is
+/// over: a closure the worker never took (the queue stopped first, or the reader stopped
+/// waiting) is dropped then, under `catch`, so that a panic in a capture's `Drop` cannot take
+/// the error's place (found by review).
+struct Kept<F>(Arc<Mutex<Option<F>>>);
+
+impl<F> Drop for Kept<F> {
+    fn drop(&mut self) {
+        let unrun = self.0.lock().take();
+        let _ = on_panic::catch(move || drop(unrun));
     }
 }

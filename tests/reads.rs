@@ -279,3 +279,125 @@ fn a_read_the_queue_never_runs_ends_not_applied_even_if_its_closure_panics_when_
         assert!(queue.shutdown().is_err(), "poisoned");
     });
 }
+
+// === Async reads ===
+
+/// Eight tasks on a two-thread runtime each tell 500 increments to their own counter and
+/// read it asynchronously after each tenth: every read sees exactly the task's own tells so
+/// far, as a blocking read does.
+#[test]
+fn every_async_read_sees_exactly_the_commands_accepted_before_it() {
+    within(Duration::from_secs(60), || {
+        let queue = SingularQueue::builder(Counters::default())
+            .capacity(4)
+            .spawn()
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..8)
+                .map(|client| {
+                    let handle = queue.handle();
+                    tokio::spawn(async move {
+                        for told in 1..=500u64 {
+                            handle.tell_async(client).await.unwrap();
+                            if told % 10 == 0 {
+                                let seen = handle
+                                    .read_async(move |c: &Counters| c.0[&client])
+                                    .await
+                                    .unwrap_or_else(|_| panic!("refused"));
+                                assert_eq!(seen, told);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+        });
+        let counters = queue.shutdown().unwrap();
+        assert_eq!(counters.0.values().sum::<u64>(), 8 * 500);
+    });
+}
+
+/// An async read polled from the queue's own worker is refused with the closure back; one
+/// of a closed queue too.
+#[test]
+fn an_async_read_that_would_never_return_hands_the_closure_back() {
+    struct Polls(Option<String>);
+    impl StateMachine for Polls {
+        type Command = singular_queue::Handle<Polls>;
+        type Output = ();
+        fn apply(&mut self, handle: Self::Command) {
+            let read = singular_queue::model::block_on(handle.read_async(|_: &Polls| 7));
+            self.0 = Some(match read {
+                Err(CallError::Reentrant(f)) => format!("reentrant, f gives {}", f(self)),
+                other => format!("{:?}", other.map_err(|e| e.to_string())),
+            });
+        }
+    }
+    let queue = SingularQueue::new(Polls(None));
+    queue.call(queue.handle()).unwrap();
+    let handle = queue.handle();
+    let polls = queue.shutdown().unwrap();
+    assert_eq!(polls.0.as_deref(), Some("reentrant, f gives 7"));
+    match singular_queue::model::block_on(handle.read_async(|_: &Polls| 8)) {
+        Err(CallError::Closed(f)) => assert_eq!(f(&Polls(None)), 8),
+        _ => panic!("expected Closed"),
+    }
+}
+
+/// Sets its flag when dropped.
+struct Flag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Flag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// An async read dropped before the worker reaches it is cancelled: its closure is dropped
+/// with the future and never runs; the commands around it are applied.
+#[test]
+fn a_cancelled_async_read_never_runs() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+    use std::task::{Context, Poll, Waker};
+    within(Duration::from_secs(30), || {
+        let (started, release) = (mpsc::channel(), mpsc::channel::<()>());
+        let (started_tx, started_rx) = started;
+        let (release_tx, release_rx) = release;
+        let release_rx = std::sync::Mutex::new(release_rx);
+        let queue = SingularQueue::new(Counters::default());
+        let handle = queue.handle();
+        // Holds the worker inside a read until released.
+        let holding = thread::spawn(move || {
+            handle
+                .read(move |_: &Counters| {
+                    started_tx.send(()).unwrap();
+                    release_rx.lock().unwrap().recv().unwrap();
+                })
+                .unwrap_or_else(|_| panic!("refused"));
+        });
+        started_rx.recv().unwrap();
+        let (ran, dropped) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (flag, ran_in_read) = (Flag(Arc::clone(&dropped)), Arc::clone(&ran));
+        let mut read = Box::pin(queue.read_async(move |_: &Counters| {
+            let _flag = &flag;
+            ran_in_read.store(true, Ordering::SeqCst);
+        }));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(read.as_mut().poll(&mut cx).is_pending(), "the worker is held");
+        drop(read);
+        assert!(dropped.load(Ordering::SeqCst), "dropped with the future");
+        queue.tell(1).unwrap();
+        release_tx.send(()).unwrap();
+        holding.join().unwrap();
+        let seen = queue.read(|c: &Counters| c.0[&1]).unwrap_or_else(|_| panic!());
+        assert_eq!(seen, 1);
+        assert!(!ran.load(Ordering::SeqCst), "a cancelled read never runs");
+    });
+}
