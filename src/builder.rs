@@ -308,16 +308,20 @@ impl<S: StateMachine> Builder<S> {
     }
 
     /// Publishes `make(&state)` after every batch, for any thread to read through the
-    /// returned [`View`] without queuing behind the commands: a snapshot read. The first view
-    /// is computed here, from the state as built; the worker publishes the next after
-    /// `on_start`, then after each batch in which it took a command. See [`View`] for the
-    /// consistency a view has.
+    /// returned [`View`] without queuing behind the commands: a snapshot read. See [`View`]
+    /// for the consistency a view has.
+    ///
+    /// The first view is computed here, on this thread, from the state as built (before
+    /// `on_start`): a panic in `make` here comes out of `publish`, and the builder and its
+    /// state are dropped, so make `make` handle the state as built. The worker publishes the
+    /// next view after `on_start`, then after each batch in which it took a command.
     ///
     /// `make` runs on the worker, after the batch's commands and before its commit: its cost
     /// is added to every batch, so make it cheap (a counter, a summary, an `Arc` the state
-    /// keeps up to date) rather than a copy of a large state. A panic in `make` poisons the
-    /// queue, as a panic in `on_batch_end` does. Call `publish` again for another view; each
-    /// is computed in the order they were added.
+    /// keeps up to date) rather than a copy of a large state. A panic in `make` on the worker
+    /// poisons the queue, as a panic in `on_batch_end` does; a panic in a view's `Drop` is
+    /// ignored. Call `publish` again for another view; each is computed in the order they were
+    /// added.
     ///
     /// # Examples
     ///

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::mem;
 
+use crate::on_panic;
 use crate::sync::{Arc, Mutex};
 
 /// The latest view of a queue's state, published by its worker; made by
@@ -28,8 +29,13 @@ use crate::sync::{Arc, Mutex};
 ///   [`ReplyMode::AfterBatch`](crate::ReplyMode::AfterBatch), which replies after the view
 ///   is published; with immediate replies, use [`Handle::read`](crate::Handle::read) to read
 ///   one's own writes.
-/// - A state poisoned by a panic is not published: the view stays the one before the batch
-///   that panicked.
+/// - A view is the state **as applied, not as committed**: it is published before the
+///   batch's commit. If the commit then fails, the view holds the batch (as a
+///   [`read`](crate::Handle::read) would) while its callers under `AfterBatch` are told
+///   [`NotCommitted`](crate::WaitError::NotCommitted).
+/// - A state poisoned by a panic in `apply` is not published: the view stays the one before
+///   the batch that panicked. Nothing is published after the queue is poisoned, so changes
+///   made by `on_stop` never reach a view.
 ///
 /// # Examples
 ///
@@ -83,9 +89,10 @@ impl<V> fmt::Debug for View<V> {
 
 /// The worker's side of a view: computes it and publishes it.
 pub(crate) trait Publish<S>: Send {
-    /// Computes a view of `state` and makes it the latest. Runs user code: the caller
-    /// catches its panic.
-    fn publish(&mut self, state: &S);
+    /// Computes a view of `state` and makes it the latest; `Err` with the panic's message if
+    /// the view's function panicked (the latest view is then unchanged). A panic in an old
+    /// view's `Drop` is caught and ignored: the view it dropped was not needed any more.
+    fn publish(&mut self, state: &S) -> Result<(), String>;
 }
 
 /// Publishes `make(&state)` into a [`View`].
@@ -118,12 +125,16 @@ where
     V: Send + Sync,
     F: FnMut(&S) -> V + Send,
 {
-    fn publish(&mut self, state: &S) {
-        let view = (self.make)(state);
+    fn publish(&mut self, state: &S) -> Result<(), String> {
+        let make = &mut self.make;
+        let view = on_panic::catch(|| make(state))?;
         let fresh = match self.spare.take() {
             Some(mut spare) => {
-                // Drops the view before the last here, on the worker.
-                *Arc::get_mut(&mut spare).expect("no reader holds the spare") = view;
+                let reused = Arc::get_mut(&mut spare).expect("no reader holds the spare");
+                let old = mem::replace(reused, view);
+                // Its own `catch`: the new view is already out of harm's way (found by review:
+                // dropped in place, a panicking `Drop` took the new view down with it).
+                let _ = on_panic::catch(move || drop(old));
                 spare
             }
             None => Arc::new(view),
@@ -132,6 +143,19 @@ where
         let mut previous = mem::replace(&mut *self.latest.lock(), fresh);
         if Arc::get_mut(&mut previous).is_some() {
             self.spare = Some(previous);
+        } else {
+            // The last reader may let go in between, leaving the `Drop` to this thread.
+            let _ = on_panic::catch(move || drop(previous));
         }
+        Ok(())
+    }
+}
+
+impl<V, F> Drop for Publisher<V, F> {
+    /// The spare is dropped under a `catch` of its own, so that a panic in its `Drop` cannot
+    /// become a second panic while the rest of the publisher unwinds.
+    fn drop(&mut self) {
+        let spare = self.spare.take();
+        let _ = on_panic::catch(move || drop(spare));
     }
 }

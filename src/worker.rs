@@ -147,9 +147,12 @@ impl<S: StateMachine> Worker<S> {
         }
         // The observer's `Drop` is user code: a panic there must not take the state and the
         // set-aside commands down with the worker.
-        let (observer, publishers) = (self.observer.take(), mem::take(&mut self.publishers));
+        let observer = self.observer.take();
         let _ = on_panic::catch(move || drop(observer));
-        let _ = on_panic::catch(move || drop(publishers));
+        // One at a time: a second panicking `Drop` while the first unwinds would abort.
+        for publisher in mem::take(&mut self.publishers) {
+            let _ = on_panic::catch(move || drop(publisher));
+        }
         self.shared.worker_finished();
         Exit {
             state: self.state,
@@ -441,10 +444,8 @@ impl<S: StateMachine> Worker<S> {
             return;
         }
         let state = &self.state;
-        let failed = self
-            .publishers
-            .iter_mut()
-            .find_map(|publisher| on_panic::catch(|| publisher.publish(state)).err());
+        let failed =
+            (self.publishers.iter_mut()).find_map(|publisher| publisher.publish(state).err());
         if let Some(message) = failed {
             self.poison(message);
         }

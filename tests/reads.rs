@@ -365,7 +365,7 @@ impl Drop for Flag {
 fn a_cancelled_async_read_never_runs() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, mpsc};
-    use std::task::{Context, Poll, Waker};
+    use std::task::{Context, Waker};
     within(Duration::from_secs(30), || {
         let (started, release) = (mpsc::channel(), mpsc::channel::<()>());
         let (started_tx, started_rx) = started;
@@ -383,20 +383,28 @@ fn a_cancelled_async_read_never_runs() {
                 .unwrap_or_else(|_| panic!("refused"));
         });
         started_rx.recv().unwrap();
-        let (ran, dropped) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (ran, dropped) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
         let (flag, ran_in_read) = (Flag(Arc::clone(&dropped)), Arc::clone(&ran));
         let mut read = Box::pin(queue.read_async(move |_: &Counters| {
             let _flag = &flag;
             ran_in_read.store(true, Ordering::SeqCst);
         }));
         let mut cx = Context::from_waker(Waker::noop());
-        assert!(read.as_mut().poll(&mut cx).is_pending(), "the worker is held");
+        assert!(
+            read.as_mut().poll(&mut cx).is_pending(),
+            "the worker is held"
+        );
         drop(read);
         assert!(dropped.load(Ordering::SeqCst), "dropped with the future");
         queue.tell(1).unwrap();
         release_tx.send(()).unwrap();
         holding.join().unwrap();
-        let seen = queue.read(|c: &Counters| c.0[&1]).unwrap_or_else(|_| panic!());
+        let seen = queue
+            .read(|c: &Counters| c.0[&1])
+            .unwrap_or_else(|_| panic!());
         assert_eq!(seen, 1);
         assert!(!ran.load(Ordering::SeqCst), "a cancelled read never runs");
     });
