@@ -222,7 +222,10 @@ impl<S: StateMachine> Builder<S> {
     ///    none is skipped. [`Stats::restarts`](crate::Stats::restarts) counts the restarts.
     ///
     /// A command that panics every time restarts the state every time: count the restarts in
-    /// `fresh` and panic there to give up (the queue is then poisoned).
+    /// `fresh` and panic there to give up (the queue is then poisoned). Under a pipelined
+    /// commit ([`Commit::later`](crate::Commit::later)), jobs of the old state's earlier
+    /// commits may still be running while its `on_stop` runs and the new state starts; one
+    /// that then fails under [`OnCommitError::Stop`] poisons the queue, new state and all.
     ///
     /// # Examples
     ///

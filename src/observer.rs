@@ -86,7 +86,11 @@ pub trait Observer: Send + 'static {
     }
 
     /// Called after each batch, once its commit ran and its replies went out (before
-    /// [`wait_until_quiet`](crate::Handle::wait_until_quiet) counts it as served).
+    /// [`wait_until_quiet`](crate::Handle::wait_until_quiet) counts it as served). Strictly,
+    /// once per group of commands a commit covered: under a pipelined commit
+    /// ([`Commit::later`](crate::Commit::later)) a group may span several batches, and a
+    /// [restart](crate::Builder::restart_on_panic) in the middle of a batch splits it, the
+    /// part applied to the old state reported as not committed.
     fn batch(&mut self, times: &BatchTimes) {
         let _ = times;
     }

@@ -147,8 +147,10 @@ impl<S: StateMachine> Worker<S> {
         }
         // The observer's `Drop` is user code: a panic there must not take the state and the
         // set-aside commands down with the worker.
-        let observer = self.observer.take();
+        let (observer, restart) = (self.observer.take(), self.restart.take());
         let _ = on_panic::catch(move || drop(observer));
+        // The factory's captures too (found by review).
+        let _ = on_panic::catch(move || drop(restart));
         // One at a time: a second panicking `Drop` while the first unwinds would abort.
         for publisher in mem::take(&mut self.publishers) {
             let _ = on_panic::catch(move || drop(publisher));
@@ -395,8 +397,9 @@ impl<S: StateMachine> Worker<S> {
     fn panicked(&mut self, reply: Option<Reply<S::Output>>, message: String) {
         self.shared.counters.worker.panicked.bump(1);
         if self.restart.is_some() {
-            self.restart(&message);
-        } else if self.config.on_panic == OnPanic::Stop {
+            return self.restart(reply, message);
+        }
+        if self.config.on_panic == OnPanic::Stop {
             self.poison(message.clone());
         }
         deliver(reply, Err(WaitError::Panicked(message)));

@@ -168,7 +168,7 @@ fn a_factory_that_panics_poisons_the_queue_with_the_old_state() {
     assert!(
         poisoned
             .message()
-            .contains("the restart after a panic failed: no snapshot")
+            .contains("the restart after a panic (thirteen) failed: no snapshot")
     );
     assert_eq!(poisoned.unapplied(), [5]);
     assert_eq!(poisoned.into_inner().generation, 0);
