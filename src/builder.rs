@@ -2,8 +2,7 @@ use std::fmt;
 use std::io;
 
 use crate::backpressure::{Backpressure, Block, Policy};
-use crate::shared::{Shared, SubmitConfig};
-use crate::sync::channel;
+use crate::shared::{LaneConfig, Shared, SubmitConfig};
 use crate::sync::{Arc, thread};
 use crate::view::{Publish, Publisher};
 use crate::worker::{Restart, Worker, WorkerConfig};
@@ -26,6 +25,10 @@ pub const MAX_COMMIT_THREADS: usize = 64;
 
 /// The most commands in one batch unless [`Builder::max_batch`] says otherwise.
 pub const DEFAULT_MAX_BATCH: usize = 128;
+
+/// The most priority commands the worker takes in a row while normal commands wait, unless
+/// [`Builder::max_priority_burst`] says otherwise.
+pub const DEFAULT_PRIORITY_BURST: usize = 16;
 
 /// Configures and spawns a [`SingularQueue`]; made by [`SingularQueue::builder`].
 ///
@@ -57,6 +60,8 @@ pub struct Builder<S: StateMachine> {
     name: String,
     submit: SubmitConfig<S::Command>,
     worker: WorkerConfig,
+    /// The priority lane's policy, if one was given: applied when the lane is built.
+    priority_policy: Option<Policy<S::Command>>,
     observer: Option<Box<dyn Observer>>,
     publishers: Vec<Box<dyn Publish<S>>>,
     restart: Option<Restart<S>>,
@@ -68,8 +73,11 @@ impl<S: StateMachine> Builder<S> {
             state,
             name: "singular-queue".to_owned(),
             submit: SubmitConfig {
-                capacity: DEFAULT_CAPACITY,
-                policy: Policy::new(Block),
+                normal: LaneConfig {
+                    capacity: DEFAULT_CAPACITY,
+                    policy: Policy::new(Block),
+                },
+                priority: None,
                 on_evict: None,
                 track_queue_time: false,
                 wait: WaitStrategy::default(),
@@ -80,7 +88,9 @@ impl<S: StateMachine> Builder<S> {
                 reply_mode: ReplyMode::default(),
                 max_batch: DEFAULT_MAX_BATCH,
                 commit_threads: 1,
+                max_priority_burst: DEFAULT_PRIORITY_BURST,
             },
+            priority_policy: None,
             observer: None,
             publishers: Vec::new(),
             restart: None,
@@ -116,7 +126,7 @@ impl<S: StateMachine> Builder<S> {
     /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         assert!(capacity > 0, "a queue's capacity must be at least 1");
-        self.submit.capacity = capacity.min(MAX_CAPACITY);
+        self.submit.normal.capacity = capacity.min(MAX_CAPACITY);
         self
     }
 
@@ -129,7 +139,72 @@ impl<S: StateMachine> Builder<S> {
     /// owner shuts it down, but its shared part is never freed. The same goes for
     /// [`on_evict`](Builder::on_evict).
     pub fn backpressure(mut self, policy: impl Backpressure<S::Command>) -> Self {
-        self.submit.policy = Policy::new(policy);
+        self.submit.normal.policy = Policy::new(policy);
+        self
+    }
+
+    /// Gives the queue a **priority lane** of `capacity` places, with a bound of its own: for
+    /// the few commands that must not wait behind the rest (a cancellation, a health check,
+    /// a change of configuration). [`Handle::priority`] gives the handle that submits to
+    /// it. The worker takes a waiting priority command before any normal one, up to
+    /// [`max_priority_burst`](Builder::max_priority_burst) in a row. When the lane is full,
+    /// its own [`priority_backpressure`](Builder::priority_backpressure) policy decides
+    /// (default [`Block`]). Values above [`MAX_CAPACITY`] are clamped to it.
+    ///
+    /// A queue without a priority lane pays nothing for the feature; one with it, a look at
+    /// the priority lane before each command the worker takes.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{Reject, SingularQueue, StateMachine, SubmitError};
+    /// # struct Counter(u64);
+    /// # impl StateMachine for Counter {
+    /// #     type Command = u64;
+    /// #     type Output = u64;
+    /// #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+    /// # }
+    /// let mut queue = SingularQueue::builder(Counter(0))
+    ///     .capacity(1)
+    ///     .backpressure(Reject)
+    ///     .priority_lane(1)
+    ///     .priority_backpressure(Reject)
+    ///     .manual();
+    /// let urgent = queue.handle().priority().unwrap();
+    /// queue.tell(1).unwrap();
+    /// assert!(matches!(queue.tell(2), Err(SubmitError::Full(2)))); // the normal lane is full
+    /// urgent.tell(10).unwrap(); // the priority lane has its own place
+    /// assert!(matches!(urgent.tell(20), Err(SubmitError::Full(20))));
+    /// queue.run_until_idle();
+    /// assert_eq!(queue.state().0, 11);
+    /// ```
+    pub fn priority_lane(mut self, capacity: usize) -> Self {
+        assert!(capacity > 0, "a lane's capacity must be at least 1");
+        self.submit.priority = Some(LaneConfig {
+            capacity: capacity.min(MAX_CAPACITY),
+            policy: Policy::new(Block),
+        });
+        self
+    }
+
+    /// What a submitter to the [priority lane](Builder::priority_lane) does when that lane is
+    /// full (default [`Block`]): any policy, as for [`backpressure`](Builder::backpressure).
+    /// It has no effect on a queue without a priority lane.
+    pub fn priority_backpressure(mut self, policy: impl Backpressure<S::Command>) -> Self {
+        self.priority_policy = Some(Policy::new(policy));
+        self
+    }
+
+    /// How many priority commands the worker takes in a row while normal commands wait
+    /// (default [`DEFAULT_PRIORITY_BURST`]); then it takes one normal command before the
+    /// next priority one, so a flood of priority commands cannot starve the normal lane.
+    /// Values below 1 are raised to 1.
+    pub fn max_priority_burst(mut self, burst: usize) -> Self {
+        self.worker.max_priority_burst = burst.max(1);
         self
     }
 
@@ -414,12 +489,13 @@ impl<S: StateMachine> Builder<S> {
     }
 
     /// The queue's shared part and its worker, not yet running.
-    fn build(self) -> (Handle<S>, Worker<S>) {
-        let (tx, rx) = channel::unbounded();
-        let shared = Arc::new(Shared::new((tx, rx.clone()), self.submit, self.name));
+    fn build(mut self) -> (Handle<S>, Worker<S>) {
+        if let (Some(lane), Some(policy)) = (&mut self.submit.priority, self.priority_policy) {
+            lane.policy = policy;
+        }
+        let shared = Arc::new(Shared::new(self.submit, self.name));
         let worker = Worker::new(
             self.state,
-            rx,
             Arc::clone(&shared),
             self.worker,
             self.observer,
@@ -433,7 +509,11 @@ impl<S: StateMachine> Builder<S> {
 impl<S: StateMachine> fmt::Debug for Builder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
-            .field("capacity", &self.submit.capacity)
+            .field("capacity", &self.submit.normal.capacity)
+            .field(
+                "priority_lane",
+                &self.submit.priority.as_ref().map(|lane| lane.capacity),
+            )
             .field("on_evict", &self.submit.on_evict.is_some())
             .field("track_queue_time", &self.submit.track_queue_time)
             .field("worker", &self.worker)

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use crate::backpressure::Limit;
 use crate::reply::Slot;
-use crate::shared::Shared;
+use crate::shared::{LaneId, Shared};
 use crate::sync::{Arc, Instant};
 use crate::waits::Awaited;
 use crate::{
@@ -88,11 +88,60 @@ use crate::{
 /// ```
 pub struct Handle<S: StateMachine> {
     shared: Arc<Shared<S>>,
+    /// The lane this handle's commands go to.
+    lane: LaneId,
 }
 
 impl<S: StateMachine> Handle<S> {
     pub(crate) fn new(shared: Arc<Shared<S>>) -> Self {
-        Self { shared }
+        Self {
+            shared,
+            lane: LaneId::Normal,
+        }
+    }
+
+    /// A handle to the same queue whose commands go to its **priority lane**, or `None` if
+    /// the queue was built without one ([`Builder::priority_lane`](crate::Builder::priority_lane)).
+    ///
+    /// Every way of submitting works on it as on this handle, with the priority lane's own
+    /// bound and [policy](crate::Builder::priority_backpressure), errors and counters
+    /// ([`Stats::priority_lane`](crate::Stats::priority_lane)): `call`, `submit`, `tell`,
+    /// their `try_`, `_timeout` and `_async` forms, `tell_many` and permits. Its
+    /// [`len`](Handle::len) and [`capacity`](Handle::capacity) are the lane's. The rest
+    /// (`read`, `stats`, `close`, `wait_until_quiet`) is the whole queue's, as on any
+    /// handle.
+    ///
+    /// The worker takes a waiting priority command before any normal one, but after
+    /// [`max_priority_burst`](crate::Builder::max_priority_burst) of them in a row it takes
+    /// one normal command, if one waits, so the normal lane cannot starve. Each lane is FIFO;
+    /// across lanes, a priority command may overtake normal ones accepted before it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{SingularQueue, StateMachine};
+    /// # struct Log(Vec<&'static str>);
+    /// # impl StateMachine for Log {
+    /// #     type Command = &'static str;
+    /// #     type Output = ();
+    /// #     fn apply(&mut self, entry: &'static str) { self.0.push(entry) }
+    /// # }
+    ///
+    /// let mut queue = SingularQueue::builder(Log(Vec::new()))
+    ///     .priority_lane(8)
+    ///     .manual();
+    /// let urgent = queue.handle().priority().expect("built with a priority lane");
+    /// queue.tell("write 1").unwrap();
+    /// queue.tell("write 2").unwrap();
+    /// urgent.tell("cancel").unwrap(); // jumps the queue
+    /// queue.run_until_idle();
+    /// assert_eq!(queue.state().0, ["cancel", "write 1", "write 2"]);
+    /// ```
+    pub fn priority(&self) -> Option<Handle<S>> {
+        self.shared.has_priority_lane().then(|| Handle {
+            shared: Arc::clone(&self.shared),
+            lane: LaneId::Priority,
+        })
     }
 
     /// Submits `command` and blocks until the worker has applied it; returns its output.
@@ -178,13 +227,13 @@ impl<S: StateMachine> Handle<S> {
     /// [`SubmitError::Closed`], [`SubmitError::Full`], [`SubmitError::Timeout`] or
     /// [`SubmitError::Deadlock`], each with the command.
     pub fn tell(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
-        self.shared.send(command, None, Limit::Policy)
+        self.shared.send(self.lane, command, None, Limit::Policy)
     }
 
     /// Like [`tell`](Handle::tell), but never waits for room: where the policy would wait, a
     /// full queue refuses with [`SubmitError::Full`].
     pub fn try_tell(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
-        self.shared.send(command, None, Limit::NoWait)
+        self.shared.send(self.lane, command, None, Limit::NoWait)
     }
 
     /// Like [`tell`](Handle::tell), but waits for room at most `timeout` (less if the policy
@@ -194,7 +243,8 @@ impl<S: StateMachine> Handle<S> {
         command: S::Command,
         timeout: Duration,
     ) -> Result<(), SubmitError<S::Command>> {
-        self.shared.send(command, None, Limit::Within(timeout))
+        self.shared
+            .send(self.lane, command, None, Limit::Within(timeout))
     }
 
     /// Tells every command in `commands`, in order, at a fraction of the cost of telling them
@@ -242,7 +292,7 @@ impl<S: StateMachine> Handle<S> {
     /// assert_eq!(queue.shutdown().unwrap().0, 1 + 2 + 3);
     /// ```
     pub fn tell_many(&self, commands: Vec<S::Command>) -> Result<(), SubmitError<Vec<S::Command>>> {
-        self.shared.send_many(commands)
+        self.shared.send_many(self.lane, commands)
     }
 
     /// Like [`call`](Handle::call), from async code, on any executor: waiting for room and
@@ -400,7 +450,9 @@ impl<S: StateMachine> Handle<S> {
     ///
     /// As [`tell`](Handle::tell).
     pub async fn tell_async(&self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
-        self.shared.send_async(command, None, Limit::Policy).await
+        self.shared
+            .send_async(self.lane, command, None, Limit::Policy)
+            .await
     }
 
     /// Like [`tell_async`](Handle::tell_async), but waits for room at most `timeout` (less if
@@ -420,7 +472,7 @@ impl<S: StateMachine> Handle<S> {
         timeout: Duration,
     ) -> Result<(), SubmitError<S::Command>> {
         self.shared
-            .send_async(command, None, Limit::Within(timeout))
+            .send_async(self.lane, command, None, Limit::Within(timeout))
             .await
     }
 
@@ -458,7 +510,7 @@ impl<S: StateMachine> Handle<S> {
     /// assert_eq!(queue.state().0, 2);
     /// ```
     pub fn try_reserve(&self) -> Result<Permit<'_, S>, SubmitError<()>> {
-        self.shared.reserve(Limit::NoWait)?;
+        self.shared.reserve(self.lane, Limit::NoWait)?;
         Ok(Permit::new(self))
     }
 
@@ -469,7 +521,7 @@ impl<S: StateMachine> Handle<S> {
     /// [`SubmitError::Closed`] if the queue closes first, and [`SubmitError::Deadlock`] on a
     /// worker that the queue waits for, as for a blocking submit.
     pub fn reserve(&self) -> Result<Permit<'_, S>, SubmitError<()>> {
-        self.shared.reserve(Limit::Policy)?;
+        self.shared.reserve(self.lane, Limit::Policy)?;
         Ok(Permit::new(self))
     }
 
@@ -480,7 +532,7 @@ impl<S: StateMachine> Handle<S> {
     ///
     /// As [`reserve`](Handle::reserve), and [`SubmitError::Timeout`].
     pub fn reserve_timeout(&self, timeout: Duration) -> Result<Permit<'_, S>, SubmitError<()>> {
-        self.shared.reserve(Limit::Within(timeout))?;
+        self.shared.reserve(self.lane, Limit::Within(timeout))?;
         Ok(Permit::new(self))
     }
 
@@ -517,7 +569,7 @@ impl<S: StateMachine> Handle<S> {
     /// assert_eq!(total.unwrap(), 7);
     /// ```
     pub async fn reserve_async(&self) -> Result<Permit<'_, S>, SubmitError<()>> {
-        self.shared.reserve_async(None).await?;
+        self.shared.reserve_async(self.lane, None).await?;
         Ok(Permit::new(self))
     }
 
@@ -535,7 +587,7 @@ impl<S: StateMachine> Handle<S> {
         &self,
         timeout: Duration,
     ) -> Result<Permit<'_, S>, SubmitError<()>> {
-        self.shared.reserve_async(Some(timeout)).await?;
+        self.shared.reserve_async(self.lane, Some(timeout)).await?;
         Ok(Permit::new(self))
     }
 
@@ -629,7 +681,7 @@ impl<S: StateMachine> Handle<S> {
     /// assert_eq!(handle.len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.shared.len()
+        self.shared.len(self.lane)
     }
 
     /// Whether no accepted command waits for the worker now: [`len`](Handle::len) is 0.
@@ -640,7 +692,7 @@ impl<S: StateMachine> Handle<S> {
     /// How many accepted commands the queue holds at most (see
     /// [`Builder::capacity`](crate::Builder::capacity)).
     pub fn capacity(&self) -> usize {
-        self.shared.capacity()
+        self.shared.capacity(self.lane)
     }
 
     /// Blocks until the queue is quiet: every command it accepted has been served (applied
@@ -710,7 +762,7 @@ impl<S: StateMachine> Handle<S> {
         limit: Limit,
     ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
         let (reply, slot) = reply::pair();
-        self.shared.send(command, Some(reply), limit)?;
+        self.shared.send(self.lane, command, Some(reply), limit)?;
         Ok(self.ticket(slot))
     }
 
@@ -720,7 +772,9 @@ impl<S: StateMachine> Handle<S> {
         limit: Limit,
     ) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
         let (reply, slot) = reply::pair();
-        self.shared.send_async(command, Some(reply), limit).await?;
+        self.shared
+            .send_async(self.lane, command, Some(reply), limit)
+            .await?;
         Ok(self.ticket(slot))
     }
 
@@ -747,7 +801,7 @@ impl<S: StateMachine> Handle<S> {
                 return Err(self.refuse_waiting(command));
             }
         };
-        let outcome = match self.shared.send(command, Some(reply), limit) {
+        let outcome = match self.shared.send(self.lane, command, Some(reply), limit) {
             Err(refused) => Err(refused.into()),
             Ok(()) => match deadline {
                 None => Ok(slot.wait(self.shared.wait_strategy())?),
@@ -788,23 +842,32 @@ impl<S: StateMachine> Handle<S> {
         } else {
             CallError::Deadlock(command)
         };
-        self.shared.refuse_call(refusal)
+        self.shared.refuse_call(self.lane, refusal)
     }
 
     pub(crate) fn shared(&self) -> &Shared<S> {
         &self.shared
     }
+
+    /// The lane this handle's commands go to.
+    pub(crate) fn lane(&self) -> LaneId {
+        self.lane
+    }
 }
 
 impl<S: StateMachine> Clone for Handle<S> {
     fn clone(&self) -> Self {
-        Self::new(Arc::clone(&self.shared))
+        Self {
+            shared: Arc::clone(&self.shared),
+            lane: self.lane,
+        }
     }
 }
 
 impl<S: StateMachine> fmt::Debug for Handle<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
+            .field("priority", &(self.lane == LaneId::Priority))
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
     }

@@ -312,7 +312,10 @@ mod worker;
 
 pub use backpressure::{Backpressure, Block, BlockFor, Decision, DropOldest, Load, Reject};
 pub use batch::{BatchInfo, ReplyMode};
-pub use builder::{Builder, DEFAULT_CAPACITY, DEFAULT_MAX_BATCH, MAX_CAPACITY, MAX_COMMIT_THREADS};
+pub use builder::{
+    Builder, DEFAULT_CAPACITY, DEFAULT_MAX_BATCH, DEFAULT_PRIORITY_BURST, MAX_CAPACITY,
+    MAX_COMMIT_THREADS,
+};
 pub use commit::{Commit, CommitError, OnCommitError};
 pub use error::{CallError, SubmitError, WaitError, WouldDeadlock};
 pub use handle::Handle;
@@ -327,7 +330,7 @@ pub use sharded::{
     SnapshotError, by_key, by_keys, shard_of,
 };
 pub use state_machine::StateMachine;
-pub use stats::Stats;
+pub use stats::{LaneStats, Stats};
 pub use ticket::Ticket;
 pub use view::View;
 pub use wait::WaitStrategy;

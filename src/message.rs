@@ -35,6 +35,9 @@ pub(crate) enum Message<S: StateMachine> {
     /// sent, without the gate, as a nudge to the worker of an orphaned queue, which then
     /// finds the end by itself.
     Stop,
+    /// Wakes a worker asleep on the normal lane when a priority command comes in; holds no
+    /// place and asks for nothing.
+    Doorbell,
     /// Test-only: makes the worker's loop panic, as a bug of the crate's own would.
     #[cfg(test)]
     Fail,
@@ -58,6 +61,12 @@ impl<S: StateMachine> Message<S> {
     }
 
     /// How many places the message holds: one per command.
+    /// Whether the message must come after every priority command accepted before it: a
+    /// read or a snapshot's marker (which see the state after those), and a `Stop`.
+    pub(crate) fn comes_after_priority(&self) -> bool {
+        matches!(self, Message::Visit(_) | Message::Stop)
+    }
+
     pub(crate) fn places(&self) -> usize {
         match self {
             Message::Apply { .. } => 1,

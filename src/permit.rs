@@ -54,7 +54,9 @@ impl<'a, S: StateMachine> Permit<'a, S> {
     pub fn submit(self, command: S::Command) -> Result<Ticket<S::Output>, SubmitError<S::Command>> {
         let handle = self.into_handle();
         let (reply, slot) = reply::pair();
-        handle.shared().send_reserved(command, Some(reply))?;
+        handle
+            .shared()
+            .send_reserved(handle.lane(), command, Some(reply))?;
         Ok(handle.ticket(slot))
     }
 
@@ -64,7 +66,8 @@ impl<'a, S: StateMachine> Permit<'a, S> {
     ///
     /// [`SubmitError::Closed`], with the command, if the queue closed since the reservation.
     pub fn tell(self, command: S::Command) -> Result<(), SubmitError<S::Command>> {
-        self.into_handle().shared().send_reserved(command, None)
+        let handle = self.into_handle();
+        handle.shared().send_reserved(handle.lane(), command, None)
     }
 
     /// The handle, once the place is handed on to a command: the permit no longer gives it
@@ -78,7 +81,7 @@ impl<'a, S: StateMachine> Permit<'a, S> {
 
 impl<S: StateMachine> Drop for Permit<'_, S> {
     fn drop(&mut self) {
-        self.handle.shared().release_reserved();
+        self.handle.shared().release_reserved(self.handle.lane());
     }
 }
 

@@ -4,9 +4,12 @@
 
 mod bulk;
 mod eviction;
+mod lane;
 mod reservation;
 
-use crate::backpressure::{Decision, Limit, Load, Policy};
+pub(crate) use lane::{Lane, LaneConfig, LaneId};
+
+use crate::backpressure::{Decision, Limit, Load};
 use std::future::poll_fn;
 use std::task::Poll;
 use std::time::Duration;
@@ -18,10 +21,9 @@ use crate::reply::Reply;
 use crate::room::Room;
 use crate::stats::{Counters, Padded};
 use crate::sync::Instant;
-use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::sync::channel::{Receiver, Sender};
+use crate::sync::atomic::{AtomicBool, Ordering, fence};
+use crate::sync::channel::Receiver;
 use crate::timer::Deadline;
-use crate::vacancies::Vacancies;
 use crate::wait::Backoff;
 use crate::waits::{self, QueueId};
 use crate::{CallError, StateMachine, Stats, SubmitError, WaitStrategy, WouldDeadlock};
@@ -31,8 +33,8 @@ pub(crate) type OnEvict<C> = Box<dyn Fn(C) + Send + Sync>;
 
 /// How submitters behave, as the builder set it.
 pub(crate) struct SubmitConfig<C> {
-    pub(crate) capacity: usize,
-    pub(crate) policy: Policy<C>,
+    pub(crate) normal: LaneConfig<C>,
+    pub(crate) priority: Option<LaneConfig<C>>,
     pub(crate) on_evict: Option<OnEvict<C>>,
     /// Whether to stamp each command with the time it was accepted.
     pub(crate) track_queue_time: bool,
@@ -41,16 +43,14 @@ pub(crate) struct SubmitConfig<C> {
 }
 
 pub(crate) struct Shared<S: StateMachine> {
-    tx: Sender<Message<S>>,
-    /// A receiver for the submit side, used only to evict the oldest command.
-    rx: Receiver<Message<S>>,
+    /// Every queue's lane; the worker's other messages (reads, markers, commit reports,
+    /// stops, doorbells) go through its channel too.
+    normal: Lane<S>,
+    priority: Option<Lane<S>>,
+    /// Set while the worker sleeps on the normal lane: a priority submit rings the doorbell.
+    asleep: AtomicBool,
     /// Every submitter writes the gate: on a cache line of its own.
     gate: Padded<Gate>,
-    /// Taken by submitters, given back by the worker: on a cache line of its own.
-    vacancies: Padded<Vacancies>,
-    /// How many permits hold a vacancy: room that eviction cannot free.
-    reserved: AtomicUsize,
-    room: Room,
     /// Where threads wait until the queue is quiet.
     quiet: Room,
     /// Where tasks wait for the worker's end (`closed()`): woken once, not after every batch.
@@ -60,7 +60,10 @@ pub(crate) struct Shared<S: StateMachine> {
     /// Set when a handle closed the queue: the worker finishes on its own, and keeps what it
     /// hands back for the owner's shutdown.
     closing: AtomicBool,
-    config: SubmitConfig<S::Command>,
+    on_evict: Option<OnEvict<S::Command>>,
+    /// Whether to stamp each command with the time it was accepted.
+    track_queue_time: bool,
+    wait: WaitStrategy,
     pub(crate) counters: Counters,
     /// Set by `shutdown_now`: the worker sets aside every command it receives from then on.
     stop_now: AtomicBool,
@@ -99,23 +102,19 @@ struct Waiting<S: StateMachine> {
 }
 
 impl<S: StateMachine> Shared<S> {
-    pub(crate) fn new(
-        (tx, rx): (Sender<Message<S>>, Receiver<Message<S>>),
-        config: SubmitConfig<S::Command>,
-        name: String,
-    ) -> Self {
+    pub(crate) fn new(config: SubmitConfig<S::Command>, name: String) -> Self {
         Self {
-            tx,
-            rx,
+            normal: Lane::new(LaneId::Normal, config.normal),
+            priority: (config.priority).map(|lane| Lane::new(LaneId::Priority, lane)),
+            asleep: AtomicBool::new(false),
             gate: Padded::new(Gate::new()),
-            vacancies: Padded::new(Vacancies::new(config.capacity)),
-            reserved: AtomicUsize::new(0),
-            room: Room::new(),
             quiet: Room::new(),
             ended: Room::new(),
             worker_gone: AtomicBool::new(false),
             closing: AtomicBool::new(false),
-            config,
+            on_evict: config.on_evict,
+            track_queue_time: config.track_queue_time,
+            wait: config.wait,
             counters: Counters::default(),
             stop_now: AtomicBool::new(false),
             orphaned: AtomicBool::new(false),
@@ -135,35 +134,37 @@ impl<S: StateMachine> Shared<S> {
     /// Hands a command to the worker, or back to the caller with the reason it was refused.
     pub(crate) fn send(
         &self,
+        lane: LaneId,
         command: S::Command,
         reply: Option<Reply<S::Output>>,
         limit: Limit,
     ) -> Result<(), SubmitError<S::Command>> {
-        let (command, reply) = match self.send_if_room(command, reply) {
+        let lane = self.lane(lane);
+        let (command, reply) = match self.send_if_room(lane, command, reply) {
             Ok(sent) => return sent,
             Err(full) => full,
         };
-        let waiting = match self.first_offer(command, reply, limit)? {
+        let waiting = match self.first_offer(lane, command, reply, limit)? {
             Offered::Full(waiting) => waiting,
-            offered => return self.settled(offered),
+            offered => return self.settled(lane, offered),
         };
         let mut evicted = Vec::new();
-        let attempt = |message| self.attempt(message, waiting.evicting, &mut evicted);
-        let outcome = self.wait_for_room(waiting.message, waiting.timeout, attempt);
-        self.tell_evicted(evicted);
-        self.settle(outcome)
+        let attempt = |message| self.attempt(lane, message, waiting.evicting, &mut evicted);
+        let outcome = self.wait_for_room(lane, waiting.message, waiting.timeout, attempt);
+        self.tell_evicted(lane, evicted);
+        self.settle(lane, outcome)
     }
 
     /// Settles an offer that did not wait: tells an evicted command's submitter, and hands a
     /// refused command back.
-    fn settled(&self, offered: Offered<S>) -> Result<(), SubmitError<S::Command>> {
+    fn settled(&self, lane: &Lane<S>, offered: Offered<S>) -> Result<(), SubmitError<S::Command>> {
         match offered {
-            Offered::Done(outcome) => self.settle(outcome),
+            Offered::Done(outcome) => self.settle(lane, outcome),
             Offered::Evicted(outcome, oldest) => {
-                self.tell_evicted(vec![oldest]);
-                self.settle(outcome)
+                self.tell_evicted(lane, vec![oldest]);
+                self.settle(lane, outcome)
             }
-            Offered::Full(waiting) => self.settle(Err(SubmitError::Full(waiting.message))),
+            Offered::Full(waiting) => self.settle(lane, Err(SubmitError::Full(waiting.message))),
         }
     }
 
@@ -172,25 +173,27 @@ impl<S: StateMachine> Shared<S> {
     /// it, unaccepted.
     pub(crate) async fn send_async(
         &self,
+        lane: LaneId,
         command: S::Command,
         reply: Option<Reply<S::Output>>,
         limit: Limit,
     ) -> Result<(), SubmitError<S::Command>> {
-        let (command, reply) = match self.send_if_room(command, reply) {
+        let lane = self.lane(lane);
+        let (command, reply) = match self.send_if_room(lane, command, reply) {
             Ok(sent) => return sent,
             Err(full) => full,
         };
-        let waiting = match self.first_offer(command, reply, limit)? {
+        let waiting = match self.first_offer(lane, command, reply, limit)? {
             Offered::Full(waiting) => waiting,
-            offered => return self.settled(offered),
+            offered => return self.settled(lane, offered),
         };
         let mut evicted = Vec::new();
-        let attempt = |message| self.attempt(message, waiting.evicting, &mut evicted);
+        let attempt = |message| self.attempt(lane, message, waiting.evicting, &mut evicted);
         let outcome = self
-            .wait_for_room_async(waiting.message, waiting.timeout, attempt)
+            .wait_for_room_async(lane, waiting.message, waiting.timeout, attempt)
             .await;
-        self.tell_evicted(evicted);
-        self.settle(outcome)
+        self.tell_evicted(lane, evicted);
+        self.settle(lane, outcome)
     }
 
     /// The whole of a submit while the queue has room, under a built-in policy (which acts only
@@ -200,19 +203,20 @@ impl<S: StateMachine> Shared<S> {
     #[inline]
     fn send_if_room(
         &self,
+        lane: &Lane<S>,
         command: S::Command,
         reply: Option<Reply<S::Output>>,
     ) -> Result<Result<(), SubmitError<S::Command>>, Unsent<S>> {
-        if self.config.policy.fixed().is_none() {
+        if lane.policy.fixed().is_none() {
             return Err((command, reply));
         }
         let Some(_pass) = self.gate.enter() else {
-            return Ok(Err(self.refused(SubmitError::Closed(command))));
+            return Ok(Err(lane.refused(SubmitError::Closed(command))));
         };
-        if !self.vacancies.try_take() {
+        if !lane.vacancies.try_take() {
             return Err((command, reply));
         }
-        Ok(self.settle(self.send_held(self.message(command, reply))))
+        Ok(self.settle(lane, self.send_held(lane, self.message(command, reply))))
     }
 
     /// Asks the policy, enters the gate, and offers the command once: everything a submit does
@@ -223,26 +227,31 @@ impl<S: StateMachine> Shared<S> {
     /// this one's, as a shard at a snapshot's cut does, would deadlock: found by review).
     fn first_offer(
         &self,
+        lane: &Lane<S>,
         command: S::Command,
         reply: Option<Reply<S::Output>>,
         limit: Limit,
     ) -> Result<Offered<S>, SubmitError<S::Command>> {
         // A built-in policy acts only when the queue is full: nothing to ask before the offer.
-        let decision = self.config.policy.fixed().unwrap_or_else(|| {
-            let depth = || self.len();
-            self.config
-                .policy
-                .decide(&command, &Load::new(self.config.capacity, &depth))
+        let decision = lane.policy.fixed().unwrap_or_else(|| {
+            let depth = || lane.len();
+            lane.policy
+                .decide(&command, &Load::new(lane.capacity, &depth))
         });
         let Some(_pass) = self.gate.enter() else {
-            return Err(self.refused(SubmitError::Closed(command)));
+            return Err(lane.refused(SubmitError::Closed(command)));
         };
-        Ok(self.offer(self.message(command, reply), limit.cap(decision), limit))
+        Ok(self.offer(
+            lane,
+            self.message(command, reply),
+            limit.cap(decision),
+            limit,
+        ))
     }
 
     /// Wraps a command for the channel.
     fn message(&self, command: S::Command, reply: Option<Reply<S::Output>>) -> Message<S> {
-        let enqueued = self.config.track_queue_time.then(Instant::now);
+        let enqueued = self.track_queue_time.then(Instant::now);
         Message::Apply {
             command,
             reply,
@@ -251,22 +260,32 @@ impl<S: StateMachine> Shared<S> {
     }
 
     /// Hands a refused command back, counted by its reason.
-    fn settle(&self, offered: Result<(), Refusal<S>>) -> Result<(), SubmitError<S::Command>> {
-        offered.map_err(|refusal| self.refused(refusal.map(Message::into_command)))
+    fn settle(
+        &self,
+        lane: &Lane<S>,
+        offered: Result<(), Refusal<S>>,
+    ) -> Result<(), SubmitError<S::Command>> {
+        offered.map_err(|refusal| lane.refused(refusal.map(Message::into_command)))
     }
 
     /// Offers a message to the channel and carries out `decision` if it is full, except
     /// waiting, which it leaves to the caller. `limit` caps any wait the offer falls back to.
-    fn offer(&self, message: Message<S>, decision: Decision, limit: Limit) -> Offered<S> {
+    fn offer(
+        &self,
+        lane: &Lane<S>,
+        message: Message<S>,
+        decision: Decision,
+        limit: Limit,
+    ) -> Offered<S> {
         if decision == Decision::Reject {
             return Offered::Done(Err(SubmitError::Full(message)));
         }
-        let message = match self.try_offer(message) {
+        let message = match self.try_offer(lane, message) {
             Ok(offered) => return Offered::Done(offered),
             Err(full) => full,
         };
         match decision {
-            Decision::EvictOldest => self.send_evicting(message, limit),
+            Decision::EvictOldest => self.send_evicting(lane, message, limit),
             decision => Self::wait_or_refuse(message, decision, false),
         }
     }
@@ -287,30 +306,38 @@ impl<S: StateMachine> Shared<S> {
     }
 
     /// One non-blocking offer: `Ok` with the outcome, or `Err` with the message if full.
-    fn try_offer(&self, message: Message<S>) -> Result<Result<(), Refusal<S>>, Message<S>> {
-        if !self.vacancies.try_take() {
+    fn try_offer(
+        &self,
+        lane: &Lane<S>,
+        message: Message<S>,
+    ) -> Result<Result<(), Refusal<S>>, Message<S>> {
+        if !lane.vacancies.try_take() {
             return Err(message);
         }
-        Ok(self.send_held(message))
+        Ok(self.send_held(lane, message))
     }
 
     /// Sends a message whose vacancy this submitter holds. `submitted` is counted before the
     /// send, so that no snapshot shows a command applied before it was submitted, and taken
     /// back if the channel refuses (it cannot while `Shared` holds the receiver).
     #[inline(always)]
-    fn send_held(&self, message: Message<S>) -> Result<(), Refusal<S>> {
+    fn send_held(&self, lane: &Lane<S>, message: Message<S>) -> Result<(), Refusal<S>> {
         let places = message.places();
-        self.counters.submit.submitted.add(places as u64);
-        self.tx
+        lane.counters.submitted.add(places as u64);
+        lane.tx
             .try_send(message)
-            .map_err(|refused| self.unsent(refused.into_inner(), places))
+            .map_err(|refused| self.unsent(lane, refused.into_inner(), places))?;
+        if lane.id == LaneId::Priority {
+            self.ring_the_doorbell();
+        }
+        Ok(())
     }
 
     /// Takes back what `send_held` did for a message the channel refused.
     #[cold]
-    fn unsent(&self, message: Message<S>, places: usize) -> Refusal<S> {
-        self.counters.submit.submitted.sub(places as u64);
-        self.slots_freed(places);
+    fn unsent(&self, lane: &Lane<S>, message: Message<S>, places: usize) -> Refusal<S> {
+        lane.counters.submitted.sub(places as u64);
+        lane.slots_freed(places);
         // A thread waiting for quiet may have seen this submit as under way.
         self.quiet.wake_all_after_change();
         SubmitError::Closed(message)
@@ -319,8 +346,8 @@ impl<S: StateMachine> Shared<S> {
     /// A waiter's look for room, after it registered its waker: flags the wait on the
     /// vacancies' word, then tries. A vacancy given back before the flag is found by the try;
     /// one given back after it finds the flag and wakes the room.
-    fn look_for_room<T, R>(&self, pending: T, attempt: &mut impl FnMut(T) -> R) -> R {
-        self.vacancies.flag_waiting();
+    fn look_for_room<T, R>(lane: &Lane<S>, pending: T, attempt: &mut impl FnMut(T) -> R) -> R {
+        lane.vacancies.flag_waiting();
         attempt(pending)
     }
 
@@ -330,6 +357,7 @@ impl<S: StateMachine> Shared<S> {
     /// the pass is dropped.
     fn attempt(
         &self,
+        lane: &Lane<S>,
         message: Message<S>,
         evicting: bool,
         evicted: &mut Vec<Message<S>>,
@@ -338,16 +366,17 @@ impl<S: StateMachine> Shared<S> {
             return Ok(Err(SubmitError::Closed(message)));
         };
         if !evicting {
-            return self.try_offer(message);
+            return self.try_offer(lane, message);
         }
-        self.try_evicting(message).map(|offered| match offered {
-            Offered::Evicted(outcome, oldest) => {
-                evicted.push(oldest);
-                outcome
-            }
-            Offered::Done(outcome) => outcome,
-            Offered::Full(_) => unreachable!("one try never decides to wait"),
-        })
+        self.try_evicting(lane, message)
+            .map(|offered| match offered {
+                Offered::Evicted(outcome, oldest) => {
+                    evicted.push(oldest);
+                    outcome
+                }
+                Offered::Done(outcome) => outcome,
+                Offered::Full(_) => unreachable!("one try never decides to wait"),
+            })
     }
 
     /// Waits on this thread for room until `attempt` takes `pending` in (a message, or a
@@ -359,6 +388,7 @@ impl<S: StateMachine> Shared<S> {
     /// long as the slowest `apply`): a submitter that sleeps costs the worker a wake-up.
     fn wait_for_room<T>(
         &self,
+        lane: &Lane<S>,
         mut pending: T,
         timeout: Option<Duration>,
         mut attempt: impl FnMut(T) -> Result<Result<(), SubmitError<T>>, T>,
@@ -367,7 +397,7 @@ impl<S: StateMachine> Shared<S> {
             return Err(SubmitError::Deadlock(pending));
         };
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        let mut backoff = Backoff::new(match self.config.wait {
+        let mut backoff = Backoff::new(match self.wait {
             WaitStrategy::BusySpin => WaitStrategy::SpinThenPark,
             other => other,
         });
@@ -380,8 +410,8 @@ impl<S: StateMachine> Shared<S> {
         }
         // Register, then try once more: a slot freed in between would wake nobody.
         let mut pending = Some(pending);
-        let outcome = self.room.wait_until(deadline, || {
-            match self.look_for_room(pending.take().expect("still pending"), &mut attempt) {
+        let outcome = lane.room.wait_until(deadline, || {
+            match Self::look_for_room(lane, pending.take().expect("still pending"), &mut attempt) {
                 Ok(outcome) => Some(outcome),
                 Err(full) => {
                     pending = Some(full);
@@ -402,6 +432,7 @@ impl<S: StateMachine> Shared<S> {
     /// crate, decides whether the thread blocks.
     async fn wait_for_room_async<T>(
         &self,
+        lane: &Lane<S>,
         pending: T,
         timeout: Option<Duration>,
         mut attempt: impl FnMut(T) -> Result<Result<(), SubmitError<T>>, T>,
@@ -413,7 +444,7 @@ impl<S: StateMachine> Shared<S> {
             .and_then(|timeout| Instant::now().checked_add(timeout))
             .map(Deadline::new);
         let mut message = Some(pending);
-        let mut registration = self.room.registration();
+        let mut registration = lane.room.registration();
         poll_fn(|cx| {
             let pending = message.take().expect("polled after completion");
             let pending = match attempt(pending) {
@@ -422,7 +453,7 @@ impl<S: StateMachine> Shared<S> {
             };
             // Register, then try once more: a slot freed in between would wake nobody.
             registration.register_then_look(cx.waker());
-            let pending = match self.look_for_room(pending, &mut attempt) {
+            let pending = match Self::look_for_room(lane, pending, &mut attempt) {
                 Ok(result) => return Poll::Ready(result),
                 Err(full) => full,
             };
@@ -445,28 +476,30 @@ impl<S: StateMachine> Shared<S> {
         let Some(_pass) = self.gate.enter() else {
             return Err(visit);
         };
-        self.tx.try_send(Message::Visit(visit)).map_err(|refused| {
-            let Message::Visit(visit) = refused.into_inner() else {
-                unreachable!("the channel gives back what it was given")
-            };
-            visit
-        })
+        self.normal
+            .tx
+            .try_send(Message::Visit(visit))
+            .map_err(|refused| {
+                let Message::Visit(visit) = refused.into_inner() else {
+                    unreachable!("the channel gives back what it was given")
+                };
+                visit
+            })
     }
 
-    /// Called by the worker for commands it has taken out: gives their vacancies back and
-    /// wakes submitters waiting for room.
-    pub(crate) fn slots_freed(&self, count: usize) {
-        if count > 0 && self.vacancies.give_back(count) {
-            self.vacancies.take_flag();
-            self.room.wake_all();
-        }
+    /// Called by the worker for commands it has taken out of `lane`: counts them, gives
+    /// their vacancies back and wakes submitters waiting for room.
+    pub(crate) fn taken(&self, lane: LaneId, count: usize) {
+        let lane = self.lane(lane);
+        lane.counters.taken.bump(count as u64);
+        lane.slots_freed(count);
     }
 
     /// Called by a commit thread when a commit's job has run: tells the worker, through the
     /// channel, outside the gate (the worker waits for every job it handed over before it
     /// finishes, so it receives this even after the owner's `Stop`).
     pub(crate) fn report_commit(&self, seq: u64, outcome: Outcome) {
-        let _ = self.tx.send(Message::Committed { seq, outcome });
+        let _ = self.normal.tx.send(Message::Committed { seq, outcome });
     }
 
     /// Called by the worker when a batch of `taken` commands is done with: applied or set
@@ -496,7 +529,7 @@ impl<S: StateMachine> Shared<S> {
     pub(crate) fn close_from_handle(&self) {
         self.closing.store(true, Ordering::Release);
         if let Some(_pass) = self.gate.enter() {
-            let _ = self.tx.try_send(Message::Stop);
+            let _ = self.normal.tx.try_send(Message::Stop);
         }
         self.close();
     }
@@ -529,7 +562,9 @@ impl<S: StateMachine> Shared<S> {
     /// Whether every command accepted so far is done with, and no submit is under way; or
     /// the worker has finished, and nothing more will be.
     fn is_quiet(&self) -> bool {
-        self.counters.is_quiet() || self.worker_gone.load(Ordering::Acquire)
+        self.counters
+            .is_quiet(self.lanes().map(|lane| &*lane.counters))
+            || self.worker_gone.load(Ordering::Acquire)
     }
 
     /// Waits until the queue is quiet, or `deadline` passes (`Ok(false)`). Refused, unless
@@ -552,24 +587,6 @@ impl<S: StateMachine> Shared<S> {
         Ok(quiet.is_some())
     }
 
-    /// Counts a refusal of one command by its reason.
-    fn refused<T>(&self, refusal: SubmitError<T>) -> SubmitError<T> {
-        self.count_refused(&refusal, 1);
-        refusal
-    }
-
-    /// Counts a refusal of `count` commands by its reason.
-    fn count_refused<T>(&self, refusal: &SubmitError<T>, count: usize) {
-        let counter = match refusal {
-            SubmitError::Closed(_) => &self.counters.submit.refused_closed,
-            SubmitError::Full(_) | SubmitError::Deadlock(_) | SubmitError::CrossShard(_) => {
-                &self.counters.submit.rejected
-            }
-            SubmitError::Timeout(_) => &self.counters.submit.timed_out,
-        };
-        counter.add(count as u64);
-    }
-
     /// Closes the gate, waits until no submitter is mid-send, then sends the worker its last
     /// message. Every command accepted before this returns is ahead of `Stop` in the channel.
     /// Not on the worker itself, which would wait for room only it can make.
@@ -579,7 +596,7 @@ impl<S: StateMachine> Shared<S> {
         // The worker catches every panic of user code, so it is alive to receive this, or has
         // finished on its own and left the channel empty: only this `Stop` can come in after
         // its last look (a handle's nudge goes in through the gate, before that look).
-        let _ = self.tx.send(Message::Stop);
+        let _ = self.normal.tx.send(Message::Stop);
     }
 
     /// Closes the queue for an owner that cannot wait for the worker: the worker finishes on
@@ -589,7 +606,7 @@ impl<S: StateMachine> Shared<S> {
         self.close_for_owner(now);
         // A nudge for a worker asleep on an empty channel; if the channel is full, the worker
         // is busy and checks the flag after its batch.
-        let _ = self.tx.try_send(Message::Stop);
+        let _ = self.normal.tx.try_send(Message::Stop);
     }
 
     /// Closes the queue for its owner; if `now`, the worker sets aside every command it takes
@@ -604,14 +621,19 @@ impl<S: StateMachine> Shared<S> {
     /// Test-only: sends the worker a message that makes its loop panic.
     #[cfg(test)]
     pub(crate) fn plant_failure(&self) {
-        assert!(self.tx.try_send(Message::Fail).is_ok(), "room to plant");
+        assert!(
+            self.normal.tx.try_send(Message::Fail).is_ok(),
+            "room to plant"
+        );
     }
 
     /// Refuses every later submit; used by the worker when the state is poisoned.
     pub(crate) fn close(&self) {
         self.gate.close();
         // Submitters waiting for room find the gate closed when they look again.
-        self.room.wake_all_after_change();
+        for lane in self.lanes() {
+            lane.room.wake_all_after_change();
+        }
     }
 
     /// After `close`: waits until no submitter is mid-send. Never waits for the worker: no
@@ -626,7 +648,7 @@ impl<S: StateMachine> Shared<S> {
     }
 
     pub(crate) fn wait_strategy(&self) -> WaitStrategy {
-        self.config.wait
+        self.wait
     }
 
     /// Whether the current thread is this queue's worker.
@@ -635,8 +657,12 @@ impl<S: StateMachine> Shared<S> {
     }
 
     /// Counts a command refused because waiting for it would deadlock.
-    pub(crate) fn refuse_call(&self, refusal: CallError<S::Command>) -> CallError<S::Command> {
-        self.counters.submit.rejected.add(1);
+    pub(crate) fn refuse_call(
+        &self,
+        lane: LaneId,
+        refusal: CallError<S::Command>,
+    ) -> CallError<S::Command> {
+        self.lane(lane).counters.rejected.add(1);
         refusal
     }
 
@@ -649,17 +675,96 @@ impl<S: StateMachine> Shared<S> {
         self.stop_now.load(Ordering::Acquire)
     }
 
-    /// How many accepted commands wait for the worker now, without the channel's lock.
-    pub(crate) fn len(&self) -> usize {
-        let waiting = usize::try_from(self.counters.waiting()).unwrap_or(usize::MAX);
-        waiting.min(self.config.capacity)
+    /// How many accepted commands wait in every lane now.
+    pub(crate) fn depth(&self) -> usize {
+        self.lanes().map(Lane::len).fold(0, usize::saturating_add)
     }
 
-    pub(crate) fn capacity(&self) -> usize {
-        self.config.capacity
+    /// How many commands the priority lane has accepted (0 without one).
+    pub(crate) fn priority_accepted(&self) -> u64 {
+        self.priority
+            .as_ref()
+            .map_or(0, |lane| lane.counters.submitted.get())
+    }
+
+    /// How many commands have left the priority lane, taken by the worker or evicted.
+    pub(crate) fn priority_gone(&self) -> u64 {
+        let gone = |lane: &Lane<S>| lane.counters.taken.get() + lane.counters.dropped.get();
+        self.priority.as_ref().map_or(0, gone)
+    }
+
+    /// How many accepted commands wait in `lane` now, without the channel's lock.
+    pub(crate) fn len(&self, lane: LaneId) -> usize {
+        self.lane(lane).len()
+    }
+
+    pub(crate) fn capacity(&self, lane: LaneId) -> usize {
+        self.lane(lane).capacity
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.counters.snapshot(self.len(), self.config.capacity)
+        let lanes = || (self.normal.stats(), self.priority.as_ref().map(Lane::stats));
+        self.counters.snapshot(lanes)
+    }
+
+    /// The lane a handle submits to. A handle names the priority lane only if the queue has
+    /// one.
+    pub(crate) fn lane(&self, lane: LaneId) -> &Lane<S> {
+        match lane {
+            LaneId::Normal => &self.normal,
+            LaneId::Priority => self
+                .priority
+                .as_ref()
+                .expect("a priority handle has its lane"),
+        }
+    }
+
+    /// Whether the queue has a priority lane.
+    pub(crate) fn has_priority_lane(&self) -> bool {
+        self.priority.is_some()
+    }
+
+    /// Every lane: the normal one, then the priority lane if there is one.
+    fn lanes(&self) -> impl Iterator<Item = &Lane<S>> + Clone {
+        std::iter::once(&self.normal).chain(&self.priority)
+    }
+
+    /// The worker's ends of the lanes: the normal lane's, then the priority lane's.
+    pub(crate) fn receivers(&self) -> (Receiver<Message<S>>, Option<Receiver<Message<S>>>) {
+        let priority = self.priority.as_ref().map(|lane| lane.rx.clone());
+        (self.normal.rx.clone(), priority)
+    }
+
+    /// Called by the worker before it sleeps on the normal lane: a priority submit from now
+    /// on rings the doorbell. Returns whether a priority command has come in already (the
+    /// worker then does not sleep).
+    pub(crate) fn going_to_sleep(&self) -> bool {
+        let Some(priority) = &self.priority else {
+            return false;
+        };
+        self.asleep.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if priority.rx.is_empty() {
+            return false;
+        }
+        self.asleep.store(false, Ordering::SeqCst);
+        true
+    }
+
+    /// Called by the worker once it is awake.
+    pub(crate) fn awake(&self) {
+        if self.priority.is_some() {
+            self.asleep.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// After a priority command went in: wakes the worker if it sleeps on the normal lane,
+    /// with a message that holds no place. The fences pair with `going_to_sleep`'s: either
+    /// the worker sees the command before it sleeps, or this sees it asleep.
+    fn ring_the_doorbell(&self) {
+        fence(Ordering::SeqCst);
+        if self.asleep.swap(false, Ordering::SeqCst) {
+            let _ = self.normal.tx.try_send(Message::Doorbell);
+        }
     }
 }

@@ -82,6 +82,10 @@ pub struct Stats {
     pub depth: usize,
     /// How many commands the queue holds at most.
     pub capacity: usize,
+    /// The priority lane's own figures, if the queue has one
+    /// ([`Builder::priority_lane`](crate::Builder::priority_lane)). The figures above are the
+    /// whole queue's: both lanes.
+    pub priority_lane: Option<LaneStats>,
     /// Commands taken in all batches, for the mean.
     batched: u64,
     /// Sum and count of the measured queue times, for the mean.
@@ -133,6 +137,10 @@ impl Stats {
                 .queue_time_total_ns
                 .saturating_add(one.queue_time_total_ns),
             queue_time_count: sum.queue_time_count + one.queue_time_count,
+            priority_lane: match (sum.priority_lane, one.priority_lane) {
+                (Some(sum), Some(one)) => Some(sum.plus(&one)),
+                (sum, one) => sum.or(one),
+            },
         })
     }
 }
@@ -158,15 +166,59 @@ impl fmt::Debug for Stats {
             .field("mean_queue_time", &self.mean_queue_time())
             .field("depth", &self.depth)
             .field("capacity", &self.capacity)
+            .field("priority_lane", &self.priority_lane)
             .finish()
     }
 }
 
-/// The live counters behind [`Stats`]: no lock on the hot path. Submitters' counters and the
-/// worker's sit on separate cache lines, so neither side's writes evict the other's.
+/// One lane's figures, in [`Stats::priority_lane`]: what its submitters did, and what waits
+/// in it. Commands that reached the worker are counted in the queue's [`Stats`] alone.
+///
+/// Once the queue is quiet, `submitted == taken + dropped`.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaneStats {
+    /// Commands the lane accepted.
+    pub submitted: u64,
+    /// Commands refused because the queue was closed.
+    pub refused_closed: u64,
+    /// Commands refused because the lane was full, shed by its policy, or because the
+    /// submitter would wait for itself.
+    pub rejected: u64,
+    /// Commands refused after waiting for room in vain.
+    pub timed_out: u64,
+    /// Accepted commands evicted by newer ones of the lane under
+    /// [`DropOldest`](crate::DropOldest).
+    pub dropped: u64,
+    /// Commands the worker has taken out of the lane.
+    pub taken: u64,
+    /// Commands waiting in the lane now.
+    pub depth: usize,
+    /// How many commands the lane holds at most.
+    pub capacity: usize,
+}
+
+impl LaneStats {
+    /// Two lanes' figures added.
+    fn plus(&self, other: &LaneStats) -> LaneStats {
+        LaneStats {
+            submitted: self.submitted + other.submitted,
+            refused_closed: self.refused_closed + other.refused_closed,
+            rejected: self.rejected + other.rejected,
+            timed_out: self.timed_out + other.timed_out,
+            dropped: self.dropped + other.dropped,
+            taken: self.taken + other.taken,
+            depth: self.depth.saturating_add(other.depth),
+            capacity: self.capacity.saturating_add(other.capacity),
+        }
+    }
+}
+
+/// The worker's live counters behind [`Stats`]: no lock on the hot path. Each lane keeps its
+/// submitters' counters ([`SubmitCounters`]) on cache lines of their own, so neither side's
+/// writes evict the other's.
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) submit: Padded<SubmitCounters>,
     pub(crate) worker: Padded<WorkerCounters>,
 }
 
@@ -180,6 +232,8 @@ pub(crate) struct SubmitCounters {
     pub(crate) dropped: Counter,
     /// Evicted commands whose submitters were told and which `on_evict` received: done with.
     pub(crate) evictions_told: Counter,
+    /// Commands the worker has taken out of the lane (its only writer).
+    pub(crate) taken: Counter,
 }
 
 /// Written by the worker thread alone: see [`Counter::bump`].
@@ -196,8 +250,6 @@ pub(crate) struct WorkerCounters {
     pub(crate) queue_time_count: Counter,
     /// Commands whose batch has ended, `on_batch_end` and replies included: done with.
     pub(crate) served: Counter,
-    /// Commands the worker has taken out of the channel.
-    pub(crate) taken: Counter,
     /// Batches whose commit returned an error.
     pub(crate) failed_commits: Counter,
     /// States replaced after a panic.
@@ -254,52 +306,77 @@ impl Counter {
     }
 }
 
-impl Counters {
-    /// Whether every command counted as submitted is done with: served by the worker, or
-    /// evicted and told. The done counts are read first: each was counted after its submit,
-    /// so a command they count is in `submitted` too, and the queue is quiet if they cover
-    /// it (no command is unserved, and no submit is mid-way).
-    pub(crate) fn is_quiet(&self) -> bool {
-        let done = self.worker.served.get() + self.submit.evictions_told.get();
-        done >= self.submit.submitted.get()
-    }
-
-    /// How many accepted commands wait in the channel, from the counters alone: those counted
-    /// as submitted and neither taken by the worker nor evicted. Read in that order, like
-    /// [`is_quiet`](Counters::is_quiet); a submit under way may count for a moment, so the
-    /// caller clamps to the capacity.
+impl SubmitCounters {
+    /// How many accepted commands wait in the lane, from the counters alone: those counted as
+    /// submitted and neither taken by the worker nor evicted. Those are read first, like
+    /// [`Counters::is_quiet`]; a submit under way may count for a moment, so the caller clamps
+    /// to the capacity.
     pub(crate) fn waiting(&self) -> u64 {
-        let gone = self.worker.taken.get() + self.submit.dropped.get();
-        self.submit.submitted.get().saturating_sub(gone)
+        let gone = self.taken.get() + self.dropped.get();
+        self.submitted.get().saturating_sub(gone)
     }
 
-    pub(crate) fn snapshot(&self, depth: usize, capacity: usize) -> Stats {
-        let (submit, worker) = (&self.submit, &self.worker);
-        // The outcomes first, then `submitted`: a command's submit is counted before it is
-        // sent, and each outcome after it was received, so every outcome read here has its
-        // submit counted too, and no snapshot shows more outcomes than submits.
+    /// The lane's figures; `dropped` is read before `submitted`, as in [`Counters::snapshot`].
+    pub(crate) fn snapshot(&self, depth: usize, capacity: usize) -> LaneStats {
+        let (dropped, taken) = (self.dropped.get(), self.taken.get());
+        LaneStats {
+            submitted: self.submitted.get(),
+            refused_closed: self.refused_closed.get(),
+            rejected: self.rejected.get(),
+            timed_out: self.timed_out.get(),
+            dropped,
+            taken,
+            depth,
+            capacity,
+        }
+    }
+}
+
+impl Counters {
+    /// Whether every command counted as submitted in any lane is done with: served by the
+    /// worker, or evicted and told. The done counts are read first: each was counted after
+    /// its submit, so a command they count is in `submitted` too, and the queue is quiet if
+    /// they cover it (no command is unserved, and no submit is mid-way).
+    pub(crate) fn is_quiet<'a>(
+        &self,
+        lanes: impl Iterator<Item = &'a SubmitCounters> + Clone,
+    ) -> bool {
+        let told: u64 = lanes.clone().map(|lane| lane.evictions_told.get()).sum();
+        let done = self.worker.served.get() + told;
+        done >= lanes.map(|lane| lane.submitted.get()).sum()
+    }
+
+    /// The queue's figures: the worker's outcomes are read first, then `lanes` makes each
+    /// lane's (the normal lane's, and the priority lane's if there is one), whose `submitted`
+    /// comes last. A command's submit is counted before it is sent, and each outcome after it
+    /// was received, so every outcome read here has its submit counted too, and no snapshot
+    /// shows more outcomes than submits.
+    pub(crate) fn snapshot(&self, lanes: impl FnOnce() -> (LaneStats, Option<LaneStats>)) -> Stats {
+        let worker = &self.worker;
         let applied = worker.applied.get();
         let panicked = worker.panicked.get();
         let not_applied = worker.not_applied.get();
-        let dropped = submit.dropped.get();
         let queue_time_count = worker.queue_time_count.get();
+        let (normal, priority) = lanes();
+        let all = priority.map_or(normal, |priority| normal.plus(&priority));
         Stats {
-            submitted: submit.submitted.get(),
+            submitted: all.submitted,
             applied,
             panicked,
             not_applied,
-            refused_closed: submit.refused_closed.get(),
-            rejected: submit.rejected.get(),
-            timed_out: submit.timed_out.get(),
-            dropped,
+            refused_closed: all.refused_closed,
+            rejected: all.rejected,
+            timed_out: all.timed_out,
+            dropped: all.dropped,
             batches: worker.batches.get(),
             max_batch_size: worker.max_batch.get(),
             failed_commits: worker.failed_commits.get(),
             restarts: worker.restarts.get(),
             max_queue_time: (queue_time_count > 0)
                 .then(|| Duration::from_nanos(worker.queue_time_max.get())),
-            depth,
-            capacity,
+            depth: all.depth,
+            capacity: all.capacity,
+            priority_lane: priority,
             batched: worker.batched.get(),
             queue_time_total_ns: worker.queue_time_total.get(),
             queue_time_count,

@@ -1,19 +1,21 @@
 //! The worker thread: the only code that ever touches the state machine.
 
 mod commits;
+mod lanes;
 mod restart;
 
 use crate::message::{Message, Visit};
 use crate::on_panic::{self, OnPanic};
 use crate::reply::Reply;
 use crate::shared::Shared;
-use crate::sync::channel::{Receiver, TryRecvError};
+use crate::sync::channel::TryRecvError;
 use crate::sync::{Arc, Instant};
 use crate::view::Publish;
 use crate::wait::Backoff;
 use crate::waits;
 use crate::{CommandTimes, Observer, OnCommitError, Poisoned, ReplyMode, StateMachine, WaitError};
 use commits::{CommitThread, Committing, Group};
+use lanes::{Lanes, Taken};
 pub(crate) use restart::Restart;
 use std::collections::VecDeque;
 use std::mem;
@@ -28,11 +30,13 @@ pub(crate) struct WorkerConfig {
     pub(crate) max_batch: usize,
     /// How many commits' jobs may run at once, each on a commit thread of its own.
     pub(crate) commit_threads: usize,
+    /// How many priority commands the worker takes in a row while normal ones wait.
+    pub(crate) max_priority_burst: usize,
 }
 
 pub(crate) struct Worker<S: StateMachine> {
     state: S,
-    rx: Receiver<Message<S>>,
+    lanes: Lanes<S>,
     shared: Arc<Shared<S>>,
     config: WorkerConfig,
     /// The message of the panic that poisoned the state, once one has.
@@ -90,7 +94,6 @@ impl<S: StateMachine> Exit<S> {
 impl<S: StateMachine> Worker<S> {
     pub(crate) fn new(
         state: S,
-        rx: Receiver<Message<S>>,
         shared: Arc<Shared<S>>,
         config: WorkerConfig,
         observer: Option<Box<dyn Observer>>,
@@ -99,7 +102,7 @@ impl<S: StateMachine> Worker<S> {
     ) -> Self {
         Self {
             state,
-            rx,
+            lanes: Lanes::new(&shared, config.max_priority_burst),
             shared,
             config,
             poison: None,
@@ -192,10 +195,10 @@ impl<S: StateMachine> Worker<S> {
     /// Returns how many commands it took.
     pub(crate) fn step(&mut self) -> usize {
         loop {
-            match self.rx.try_recv() {
+            match self.lanes.try_next(&self.shared) {
                 Err(_) => return 0,
                 // A handle's nudge: this worker is the owner's thread, which needs none.
-                Ok(Message::Stop) => {}
+                Ok((_, Message::Stop)) => {}
                 // A batch that took no command (a read or a snapshot's marker came first) is
                 // not a step: the commands behind it are still waiting (found by review).
                 Ok(first) => match self.guarded(|worker| worker.run_batch(first).0) {
@@ -246,7 +249,7 @@ impl<S: StateMachine> Worker<S> {
     fn finish_alone(&mut self) {
         self.shared.close();
         self.shared.wait_quiet();
-        while let Ok(first) = self.rx.try_recv() {
+        while let Ok(first) = self.lanes.try_next(&self.shared) {
             self.run_batch(first);
         }
     }
@@ -254,10 +257,10 @@ impl<S: StateMachine> Worker<S> {
     /// Takes `first` and every command already waiting, up to `max_batch`, and ends the
     /// batch. Returns how many commands it took, and how the worker should end if the batch
     /// met a `Stop`.
-    fn run_batch(&mut self, first: Message<S>) -> (usize, Option<Ending>) {
+    fn run_batch(&mut self, first: Taken<S>) -> (usize, Option<Ending>) {
         let mut next = Some(first);
         let mut taken = 0;
-        while let Some(message) = next.take() {
+        while let Some((lane, message)) = next.take() {
             #[cfg(test)]
             let message = message.or_fail();
             match message {
@@ -266,18 +269,19 @@ impl<S: StateMachine> Worker<S> {
                     reply,
                     enqueued,
                 } => {
-                    self.take(1);
+                    self.shared.taken(lane, 1);
                     self.run_command(command, reply, enqueued);
                     taken += 1;
                 }
                 Message::Tells { commands, enqueued } => {
-                    self.take(commands.len());
+                    self.shared.taken(lane, commands.len());
                     taken += commands.len();
                     for command in commands {
                         self.run_command(command, None, enqueued);
                     }
                 }
                 Message::Committed { seq, outcome } => self.commit_ended(seq, outcome),
+                Message::Doorbell => {}
                 Message::Visit(visit) => {
                     self.end_batch(taken, 0);
                     self.visit(visit);
@@ -297,24 +301,18 @@ impl<S: StateMachine> Worker<S> {
                 }
             }
             if taken < self.config.max_batch {
-                next = self.rx.try_recv().ok();
+                next = self.lanes.try_next(&self.shared).ok();
             }
         }
         // A batch cut short by `max_batch` leaves commands behind (counted, not messages: a
         // bulk is many); otherwise the worker has just found the channel empty.
         let remaining = if taken >= self.config.max_batch {
-            self.shared.len()
+            self.shared.depth()
         } else {
             0
         };
         self.end_batch(taken, remaining);
         (taken, None)
-    }
-
-    /// Takes `count` commands out of the channel: counts them and gives their places back.
-    fn take(&self, count: usize) {
-        self.shared.counters.worker.taken.bump(count as u64);
-        self.shared.slots_freed(count);
     }
 
     /// Runs one command taken out of the channel: applies it, or sets it aside if the queue is
@@ -349,17 +347,35 @@ impl<S: StateMachine> Worker<S> {
     }
 
     /// Waits for the next message: spinning first, as the wait strategy allows, because a
-    /// command arriving within microseconds is picked up without the cost of a wake-up.
-    fn receive(&self) -> Option<Message<S>> {
+    /// command arriving within microseconds is picked up without the cost of a wake-up. It
+    /// sleeps on the normal lane; a priority submit rings the doorbell there. A worker holding
+    /// a message back behind priority commands that are landing does not sleep.
+    fn receive(&mut self) -> Option<Taken<S>> {
         let mut backoff = Backoff::new(self.shared.wait_strategy());
         loop {
-            match self.rx.try_recv() {
-                Ok(message) => return Some(message),
+            match self.lanes.try_next(&self.shared) {
+                Ok(taken) => return Some(taken),
                 Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) if backoff.is_completed() => return self.rx.recv().ok(),
+                Err(TryRecvError::Empty) if backoff.is_completed() && !self.lanes.holding() => {
+                    if let Some(taken) = self.sleep()? {
+                        return Some(taken);
+                    }
+                }
                 Err(TryRecvError::Empty) => backoff.snooze(),
             }
         }
+    }
+
+    /// Sleeps on the normal lane until a message comes: `Some(None)` if it was held back (or
+    /// a priority command came in before the worker fell asleep), `None` if the lane
+    /// disconnected.
+    fn sleep(&mut self) -> Option<Option<Taken<S>>> {
+        if self.shared.going_to_sleep() {
+            return Some(None);
+        }
+        let message = self.lanes.recv_normal();
+        self.shared.awake();
+        Some(self.lanes.normal_message(message?, &self.shared).ok())
     }
 
     fn apply(

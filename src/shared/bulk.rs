@@ -1,7 +1,7 @@
 //! Telling many commands at once: one pass through the gate, one read-modify-write for as many
 //! places as there are, and one message, for as many commands as fit.
 
-use super::Shared;
+use super::{Lane, LaneId, Shared};
 use crate::backpressure::{Decision, Limit};
 use crate::message::Message;
 use crate::sync::Instant;
@@ -23,25 +23,33 @@ impl<S: StateMachine> Shared<S> {
     /// command's queue time includes its wait for room.
     pub(crate) fn send_many(
         &self,
+        id: LaneId,
         commands: Vec<S::Command>,
     ) -> Result<(), SubmitError<Vec<S::Command>>> {
+        let lane = self.lane(id);
         // `None`: refuse what does not fit; `Some(timeout)`: wait for room, at most `timeout`.
-        let wait = match self.config.policy.fixed() {
+        let wait = match lane.policy.fixed() {
             _ if commands.is_empty() => return Ok(()),
             Some(Decision::Wait) => Some(None),
             Some(Decision::WaitFor(timeout)) => Some(Some(timeout)),
             Some(Decision::RejectIfFull) => None,
-            _ => return self.send_each(commands),
+            _ => return self.send_each(id, commands),
         };
-        let enqueued = self.config.track_queue_time.then(Instant::now);
-        let outcome = match (self.attempt_many(commands.into_iter(), enqueued), wait) {
+        let enqueued = self.track_queue_time.then(Instant::now);
+        let outcome = match (
+            self.attempt_many(lane, commands.into_iter(), enqueued),
+            wait,
+        ) {
             (Ok(outcome), _) => outcome,
             (Err(rest), None) => Err(SubmitError::Full(rest)),
-            (Err(rest), Some(timeout)) => {
-                self.wait_for_room(rest, timeout, |rest| self.attempt_many(rest, enqueued))
-            }
+            (Err(rest), Some(timeout)) => self.wait_for_room(lane, rest, timeout, |rest| {
+                self.attempt_many(lane, rest, enqueued)
+            }),
         };
-        self.settle_many(outcome.map_err(|refused| refused.map(Iterator::collect)))
+        self.settle_many(
+            lane,
+            outcome.map_err(|refused| refused.map(Iterator::collect)),
+        )
     }
 
     /// One try through the gate: takes as many places as are free, up to one per command, and
@@ -49,13 +57,14 @@ impl<S: StateMachine> Shared<S> {
     /// left (none was free, or not enough).
     fn attempt_many(
         &self,
+        lane: &Lane<S>,
         mut commands: Rest<S::Command>,
         enqueued: Option<Instant>,
     ) -> Attempt<S::Command> {
         let Some(_pass) = self.gate.enter() else {
             return Ok(Err(SubmitError::Closed(commands)));
         };
-        let taken = self.vacancies.take_up_to(commands.len());
+        let taken = lane.vacancies.take_up_to(commands.len());
         if taken == 0 {
             return Err(commands);
         }
@@ -66,10 +75,13 @@ impl<S: StateMachine> Shared<S> {
         } else {
             commands.by_ref().take(taken).collect()
         };
-        match self.send_held(Message::Tells {
-            commands: part,
-            enqueued,
-        }) {
+        match self.send_held(
+            lane,
+            Message::Tells {
+                commands: part,
+                enqueued,
+            },
+        ) {
             Err(refused) => Ok(Err(refused.map(|message| {
                 let mut back = message.into_commands();
                 back.extend(commands);
@@ -82,12 +94,16 @@ impl<S: StateMachine> Shared<S> {
 
     /// Sends each command as `tell` would, stopping at the first refused: it comes back with
     /// every command behind it, all counted as refused for its reason.
-    fn send_each(&self, commands: Vec<S::Command>) -> Result<(), SubmitError<Vec<S::Command>>> {
+    fn send_each(
+        &self,
+        lane: LaneId,
+        commands: Vec<S::Command>,
+    ) -> Result<(), SubmitError<Vec<S::Command>>> {
         let mut commands = commands.into_iter();
         while let Some(command) = commands.next() {
-            if let Err(refused) = self.send(command, None, Limit::Policy) {
+            if let Err(refused) = self.send(lane, command, None, Limit::Policy) {
                 let rest: Vec<_> = commands.collect();
-                self.count_refused(&refused, rest.len());
+                self.lane(lane).count_refused(&refused, rest.len());
                 return Err(refused.map(|command| std::iter::once(command).chain(rest).collect()));
             }
         }
@@ -97,6 +113,7 @@ impl<S: StateMachine> Shared<S> {
     /// Counts the commands a bulk hands back, by the reason.
     fn settle_many(
         &self,
+        lane: &Lane<S>,
         outcome: Result<(), SubmitError<Vec<S::Command>>>,
     ) -> Result<(), SubmitError<Vec<S::Command>>> {
         outcome.inspect_err(|refused| {
@@ -107,7 +124,7 @@ impl<S: StateMachine> Shared<S> {
                 | SubmitError::Deadlock(rest)
                 | SubmitError::CrossShard(rest) => rest.len(),
             };
-            self.count_refused(refused, count);
+            lane.count_refused(refused, count);
         })
     }
 }

@@ -2,7 +2,7 @@
 //! newest, whose submitter takes over its place; the evicted command's submitter is told once
 //! the evicting submitter has left the gate.
 
-use super::{Offered, Shared};
+use super::{Lane, Offered, Shared};
 use crate::backpressure::{Decision, Limit};
 use crate::message::Message;
 use crate::on_panic;
@@ -22,14 +22,19 @@ impl<S: StateMachine> Shared<S> {
     /// the submitter backs off (spinning, then yielding) and tries again. Only when permits
     /// hold every place does nothing come by itself: then it waits, evicting the first command
     /// a permit sends, as `limit` allows (a `try_*` is refused with `Full`).
-    pub(super) fn send_evicting(&self, mut message: Message<S>, limit: Limit) -> Offered<S> {
+    pub(super) fn send_evicting(
+        &self,
+        lane: &Lane<S>,
+        mut message: Message<S>,
+        limit: Limit,
+    ) -> Offered<S> {
         let mut backoff = Backoff::new(WaitStrategy::BusySpin);
         loop {
-            message = match self.try_evicting(message) {
+            message = match self.try_evicting(lane, message) {
                 Ok(offered) => return offered,
                 Err(full) => full,
             };
-            if self.reserved.load(Ordering::SeqCst) >= self.config.capacity {
+            if lane.reserved.load(Ordering::SeqCst) >= lane.capacity {
                 return Self::wait_or_refuse(message, limit.cap(Decision::Wait), true);
             }
             backoff.snooze();
@@ -41,22 +46,26 @@ impl<S: StateMachine> Shared<S> {
     /// with the message if there was neither. A handle's or an orphaned owner's nudge found in
     /// the channel is sent again: it is not this submitter's to swallow (its own command may
     /// never be sent).
-    pub(super) fn try_evicting(&self, message: Message<S>) -> Result<Offered<S>, Message<S>> {
-        let message = match self.try_offer(message) {
+    pub(super) fn try_evicting(
+        &self,
+        lane: &Lane<S>,
+        message: Message<S>,
+    ) -> Result<Offered<S>, Message<S>> {
+        let message = match self.try_offer(lane, message) {
             Ok(outcome) => return Ok(Offered::Done(outcome)),
             Err(full) => full,
         };
-        match self.rx.try_recv() {
+        match lane.rx.try_recv() {
             Ok(oldest @ Message::Apply { .. }) => {
-                self.counters.submit.dropped.add(1);
-                Ok(Offered::Evicted(self.send_held(message), oldest))
+                lane.counters.dropped.add(1);
+                Ok(Offered::Evicted(self.send_held(lane, message), oldest))
             }
             // Not a bulk (`Message::Tells`): bulks are formed only under policies that never
             // evict. So what else is found is a nudge, a commit's report or a visit: sent
             // again, behind later commands (a snapshot's cut allows a marker that moves back:
             // see `sharded/cut.rs`).
             Ok(other) => {
-                let _ = self.tx.try_send(other);
+                let _ = lane.tx.try_send(other);
                 Err(message)
             }
             Err(_) => Err(message),
@@ -67,7 +76,7 @@ impl<S: StateMachine> Shared<S> {
     /// evicted commands are done with. `on_evict`, or the command's `Drop` without it, is user
     /// code: a panic there is caught, so that every evicted command is told and counted, and
     /// the evicting submit, whose command was accepted, still returns `Ok`.
-    pub(super) fn tell_evicted(&self, evicted: Vec<Message<S>>) {
+    pub(super) fn tell_evicted(&self, lane: &Lane<S>, evicted: Vec<Message<S>>) {
         if evicted.is_empty() {
             return;
         }
@@ -81,12 +90,12 @@ impl<S: StateMachine> Shared<S> {
             if let Some(reply) = reply {
                 reply.send(Err(WaitError::Dropped));
             }
-            let _ = on_panic::catch(|| match &self.config.on_evict {
+            let _ = on_panic::catch(|| match &self.on_evict {
                 Some(on_evict) => on_evict(command),
                 None => drop(command),
             });
         }
-        self.counters.submit.evictions_told.add(count);
+        lane.counters.evictions_told.add(count);
         self.quiet.wake_all_after_change();
     }
 }

@@ -1,5 +1,5 @@
 //! An unbounded channel on loom's primitives, with the semantics of the flume calls the crate
-//! uses: `send`, `try_send`, `recv`, `try_recv`, the receiver's `len`, cloning
+//! uses: `send`, `try_send`, `recv`, `try_recv`, the receiver's `is_empty`, cloning
 //! either end, and disconnection when the last sender or the last receiver is dropped. The
 //! queue's bound is its own (see `vacancies`), so the channel never refuses for room.
 
@@ -95,6 +95,10 @@ impl<T> Receiver<T> {
             }
             self.chan.not_empty.wait(&mut state);
         }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chan.state.lock().queue.is_empty()
     }
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {

@@ -234,7 +234,7 @@ impl<S: StateMachine> Worker<S> {
                 size,
                 commit_time,
                 committed,
-                waiting: self.shared.len(),
+                waiting: self.shared.depth(),
             };
             self.observe(|observer| observer.batch(&times));
         }
@@ -274,8 +274,12 @@ impl<S: StateMachine> Worker<S> {
                 self.start_commit(0);
                 continue;
             }
-            let Ok(message) = self.rx.recv() else { break };
-            self.run_batch(message);
+            let Some(message) = self.lanes.recv_normal() else {
+                break;
+            };
+            if let Ok(taken) = self.lanes.normal_message(message, &self.shared) {
+                self.run_batch(taken);
+            }
         }
         // Joins the threads, which have run every job they were handed.
         self.commit_thread = CommitThread::Inline;
