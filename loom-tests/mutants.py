@@ -499,6 +499,24 @@ MUTATIONS = {
         ],
         "a_view_is_whole_monotonic_and_holds_the_callers_own_command",
     ),
+    "priority-submit-rings-no-doorbell": (
+        "src/shared.rs",
+        "            let _ = self.normal.tx.try_send(Message::Doorbell);",
+        "            let _ = Message::<S>::Doorbell;",
+        "a_priority_call_wakes_a_sleeping_worker",
+    ),
+    "worker-sleeps-without-looking-at-the-priority-lane": (
+        "src/shared.rs",
+        "        if priority.rx.is_empty() {\n            return false;\n        }",
+        "        if priority.rx.is_empty() || true {\n            return false;\n        }",
+        "a_priority_call_wakes_a_sleeping_worker",
+    ),
+    "read-not-held-behind-the-priority-lane": (
+        "src/message.rs",
+        "matches!(self, Message::Visit(_) | Message::Stop)",
+        "matches!(self, Message::Stop)",
+        "a_read_sees_the_priority_commands_accepted_before_it",
+    ),
 }
 
 
