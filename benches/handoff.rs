@@ -100,6 +100,9 @@ enum Design {
     Queue,
     /// The queue, publishing a view of its state after each batch (`Builder::publish`).
     QueueView,
+    /// The queue with a priority lane (`Builder::priority_lane`), unused: the normal lane's
+    /// cost of the worker's look at the other.
+    QueueLane,
     Naive,
     StdMpsc,
     TokioActor,
@@ -110,9 +113,10 @@ enum Design {
     RawStdList,
 }
 
-const DESIGNS: [Design; 10] = [
+const DESIGNS: [Design; 11] = [
     Design::Queue,
     Design::QueueView,
+    Design::QueueLane,
     Design::Naive,
     Design::StdMpsc,
     Design::TokioActor,
@@ -128,6 +132,7 @@ impl Design {
         match self {
             Design::Queue => "singular-queue",
             Design::QueueView => "singular-queue, publishing a view",
+            Design::QueueLane => "singular-queue, with a priority lane",
             Design::Naive => "naive (flume + reply channel)",
             Design::StdMpsc => "std mpsc + reply channel",
             Design::TokioActor => "tokio mpsc + oneshot",
@@ -148,6 +153,10 @@ impl Design {
                 // Nobody reads the view here: its cost to the writers is what is measured.
                 let (builder, _view) = SingularQueue::builder(Machine::<W>::default())
                     .publish(|machine: &Machine<W>| machine.applied);
+                Box::new(Queue(builder.spawn().expect("spawn")))
+            }
+            Design::QueueLane if matches!(workload, Workload::Tell | Workload::Call) => {
+                let builder = SingularQueue::builder(Machine::<W>::default()).priority_lane(64);
                 Box::new(Queue(builder.spawn().expect("spawn")))
             }
             _ if workload == Workload::TellMany => return None,
@@ -775,6 +784,11 @@ fn main() {
                 "ratio {}_with_view_vs_without_c{clients} {:.2}",
                 format!("{workload:?}").to_lowercase(),
                 rate(Design::QueueView, workload, clients) / rate(Design::Queue, workload, clients)
+            );
+            println!(
+                "ratio {}_with_priority_lane_vs_without_c{clients} {:.2}",
+                format!("{workload:?}").to_lowercase(),
+                rate(Design::QueueLane, workload, clients) / rate(Design::Queue, workload, clients)
             );
         }
     }
