@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Waker};
 use std::thread;
 use std::time::Duration;
@@ -125,21 +125,28 @@ fn drop_oldest_on_the_priority_lane_evicts_only_from_it() {
     });
 }
 
+/// A queue with a burst of 1, its worker held, with three priority commands (`P + 1` to
+/// `P + 3`) and one normal (1) waiting; release it with the sender.
+fn held_behind_three_urgent_and_one_normal() -> (SingularQueue<Probe>, mpsc::Sender<()>) {
+    let builder = SingularQueue::builder(Probe::default())
+        .priority_lane(8)
+        .max_priority_burst(1);
+    let (queue, release) = hold_worker(builder);
+    let urgent = queue.priority().unwrap();
+    for p in 1..=3 {
+        urgent.tell(Op::Add(P + p)).unwrap();
+    }
+    queue.tell(Op::Add(1)).unwrap();
+    (queue, release)
+}
+
 /// A read comes after every priority command accepted before it, even when the burst cap
 /// makes the worker take a normal message while priority commands wait: the worker holds
 /// the read back until they are taken.
 #[test]
 fn a_read_sees_every_priority_command_accepted_before_it() {
     within(Duration::from_secs(30), || {
-        let builder = SingularQueue::builder(Probe::default())
-            .priority_lane(8)
-            .max_priority_burst(1);
-        let (queue, release) = hold_worker(builder);
-        let urgent = queue.priority().unwrap();
-        for p in 1..=3 {
-            urgent.tell(Op::Add(P + p)).unwrap();
-        }
-        queue.tell(Op::Add(1)).unwrap();
+        let (queue, release) = held_behind_three_urgent_and_one_normal();
         // Polled once, the read is sent; the worker is still held.
         let mut read = Box::pin(queue.read_async(|probe: &Probe| probe.applied.clone()));
         let mut cx = Context::from_waker(Waker::noop());
@@ -260,15 +267,7 @@ fn each_lane_is_fifo_and_every_command_is_accounted_for_under_load() {
 fn shutdown_serves_and_shutdown_now_returns_the_priority_lane_too() {
     within(Duration::from_secs(30), || {
         for now in [false, true] {
-            let builder = SingularQueue::builder(Probe::default())
-                .priority_lane(8)
-                .max_priority_burst(1);
-            let (queue, release) = hold_worker(builder);
-            let urgent = queue.priority().unwrap();
-            for p in 1..=3 {
-                urgent.tell(Op::Add(P + p)).unwrap();
-            }
-            queue.tell(Op::Add(1)).unwrap();
+            let (queue, release) = held_behind_three_urgent_and_one_normal();
             let owner = thread::spawn(move || {
                 if now {
                     let (probe, unapplied) = queue.shutdown_now().unwrap();
