@@ -116,11 +116,15 @@ fn main() {
         .collect();
     let operator = {
         let urgent = board.priority().expect("built with a priority lane");
-        // Cancels every tenth job of the last producer, whose jobs come last.
+        // Cancels every tenth job, the latest first: those are still waiting, or not yet
+        // queued, and each cancel overtakes the jobs waiting in the normal lane.
         thread::spawn(move || {
-            let last = (PRODUCERS - 1) * JOBS_EACH;
-            for job in (last + 10..=last + JOBS_EACH).step_by(10) {
-                urgent.tell(Command::Cancel(job)).unwrap();
+            for i in (10..=JOBS_EACH).rev().step_by(10) {
+                for producer in 0..PRODUCERS {
+                    urgent
+                        .tell(Command::Cancel(producer * JOBS_EACH + i))
+                        .unwrap();
+                }
             }
         })
     };
