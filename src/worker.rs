@@ -195,13 +195,13 @@ impl<S: StateMachine> Worker<S> {
     /// Returns how many commands it took.
     pub(crate) fn step(&mut self) -> usize {
         loop {
-            match self.lanes.try_next(&self.shared) {
-                Err(_) => return 0,
+            match self.lanes.next_waiting(&self.shared) {
+                None => return 0,
                 // A handle's nudge: this worker is the owner's thread, which needs none.
-                Ok((_, Message::Stop)) => {}
+                Some((_, Message::Stop)) => {}
                 // A batch that took no command (a read or a snapshot's marker came first) is
                 // not a step: the commands behind it are still waiting (found by review).
-                Ok(first) => match self.guarded(|worker| worker.run_batch(first).0) {
+                Some(first) => match self.guarded(|worker| worker.run_batch(first).0) {
                     Some(0) => {}
                     taken => return taken.unwrap_or(1),
                 },
@@ -249,7 +249,7 @@ impl<S: StateMachine> Worker<S> {
     fn finish_alone(&mut self) {
         self.shared.close();
         self.shared.wait_quiet();
-        while let Ok(first) = self.lanes.try_next(&self.shared) {
+        while let Some(first) = self.lanes.next_waiting(&self.shared) {
             self.run_batch(first);
         }
     }
