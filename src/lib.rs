@@ -178,6 +178,37 @@
 //! its batch's callers with [`WaitError::NotCommitted`] and, as [`OnCommitError`] says, stops
 //! the queue or goes on. The guide's "Recipe: an HTTP service" puts it together on axum.
 //!
+//! # Reads, urgent commands and restarts
+//!
+//! [`Handle::read`] runs a closure on the state in order with the commands, with no `Get`
+//! variant in your command type. [`Builder::publish`] has the worker publish a [`View`] of
+//! the state after each batch, which any thread reads without queuing at all.
+//! [`Builder::priority_lane`] gives urgent commands a lane of their own, drained first up to a
+//! burst ([`Handle::priority`]). [`Builder::restart_on_panic`] replaces a state that a panic
+//! may have torn with a fresh one, and goes on with the commands behind it.
+//!
+//! ```
+//! use singular_queue::{SingularQueue, StateMachine};
+//! # #[derive(Default)]
+//! # struct Counter(u64);
+//! # impl StateMachine for Counter {
+//! #     type Command = u64;
+//! #     type Output = u64;
+//! #     fn apply(&mut self, add: u64) -> u64 { self.0 += add; self.0 }
+//! # }
+//!
+//! let (builder, total) = SingularQueue::builder(Counter::default())
+//!     .priority_lane(8)
+//!     .restart_on_panic(|old: &mut Counter| Counter(old.0))
+//!     .publish(|counter: &Counter| counter.0);
+//! let queue = builder.spawn().unwrap();
+//! queue.tell(2).unwrap();
+//! queue.priority().unwrap().tell(3).unwrap();
+//! assert_eq!(queue.read(|counter: &Counter| counter.0).unwrap(), 5);
+//! queue.wait_until_quiet().unwrap();
+//! assert_eq!(*total.latest(), 5);
+//! ```
+//!
 //! # Throughput
 //!
 //! [`Handle::tell_many`] hands over many commands with one atomic operation and one message
