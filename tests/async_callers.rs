@@ -4,17 +4,14 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
 use futures::executor::block_on;
 use futures::future::join_all;
 
-use singular_queue::{
-    Block, BlockFor, DropOldest, Handle, Reject, SingularQueue, StateMachine, SubmitError,
-};
-use support::{Op, Probe, Sum, held_queue, within};
+use singular_queue::{Block, BlockFor, DropOldest, Handle, Reject, SingularQueue, SubmitError};
+use support::{Op, Probe, Sum, Tally, held_queue, within};
 
 #[test]
 fn a_ticket_is_a_future_on_any_executor() {
@@ -161,18 +158,6 @@ fn reject_and_drop_oldest_behave_in_async_code_as_in_sync_code() {
     assert!(block_on(first).unwrap_err().is_dropped());
     release.send(()).unwrap();
     assert_eq!(block_on(second).unwrap(), 1);
-}
-
-/// Counts how often each value is applied.
-#[derive(Default)]
-struct Tally(HashMap<u64, u32>);
-
-impl StateMachine for Tally {
-    type Command = u64;
-    type Output = ();
-    fn apply(&mut self, value: u64) {
-        *self.0.entry(value).or_default() += 1;
-    }
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,17 +13,8 @@ use support::within;
 #[path = "support/linearizable.rs"]
 mod linearizable;
 
-/// A counter per client: writes only, no `Get` variant.
-#[derive(Default)]
-struct Counters(HashMap<u64, u64>);
-
-impl StateMachine for Counters {
-    type Command = u64;
-    type Output = ();
-    fn apply(&mut self, client: u64) {
-        *self.0.entry(client).or_default() += 1;
-    }
-}
+/// A counter per client (`support::Tally`): writes only, no `Get` variant.
+type Counters = support::Tally;
 
 /// Eight threads each tell 2 000 increments to their own counter and read it after each
 /// tenth: every read sees exactly the thread's own tells so far (read your writes), however

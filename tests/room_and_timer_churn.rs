@@ -122,10 +122,10 @@ fn timer_thread_churn_never_loses_an_alarm() {
                         let out = block_on(h.tell_async(Op::Add(k)));
                         assert!(matches!(out, Err(SubmitError::Timeout(_))), "{i}/{k}");
                         if k % 7 == 0 {
-                            // A pause, not synchronisation: it gives the timer thread a
-                            // chance to find no alarm and exit, so that the next wait restarts
-                            // it. Every wait must time out whether or not it did.
-                            thread::sleep(Duration::from_millis(1));
+                            // Not synchronisation: it lets the timer thread run, find no
+                            // alarm and exit, so that the next wait restarts it. Every wait
+                            // must time out whether or not it did.
+                            (0..16).for_each(|_| thread::yield_now());
                         }
                     }
                 })

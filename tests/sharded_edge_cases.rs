@@ -103,6 +103,24 @@ enum Ask {
         mpsc::Sender<Result<Vec<u64>, SnapshotError>>,
     ),
 }
+/// Two shards, and a queue of `Other` whose worker takes a snapshot of them once `go` is
+/// sent; the snapshot comes out of the receiver.
+fn a_worker_waiting_to_snapshot() -> (
+    Sharded<St>,
+    SingularQueue<Other>,
+    mpsc::Sender<()>,
+    mpsc::Receiver<Result<Vec<u64>, SnapshotError>>,
+) {
+    let sharded = shards(2);
+    let q = SingularQueue::new(Other);
+    let (go, go_rx) = mpsc::channel();
+    let (out, out_rx) = mpsc::channel();
+    q.tell(Ask::Snap(sharded.handle(), go_rx, out))
+        .ok()
+        .unwrap();
+    (sharded, q, go, out_rx)
+}
+
 impl StateMachine for Other {
     type Command = Ask;
     type Output = ();
@@ -122,13 +140,7 @@ impl StateMachine for Other {
 #[test]
 fn a_snapshot_from_a_worker_that_a_shards_commit_job_calls_completes() {
     within(Duration::from_secs(20), || {
-        let sharded = shards(2);
-        let q = SingularQueue::new(Other);
-        let (go, go_rx) = mpsc::channel();
-        let (out, out_rx) = mpsc::channel();
-        q.tell(Ask::Snap(sharded.handle(), go_rx, out))
-            .ok()
-            .unwrap();
+        let (sharded, q, go, out_rx) = a_worker_waiting_to_snapshot();
         let (tid_tx, tid_rx) = mpsc::channel();
         let (called_tx, called_rx) = mpsc::channel();
         let qh = q.handle();
@@ -310,13 +322,7 @@ fn snapshots_racing_close_leave_nothing_behind() {
             drop(sharded);
         }
         // A fresh pair: a worker calling the other queue and snapshotting must not be refused.
-        let sharded = shards(2);
-        let q = SingularQueue::new(Other);
-        let (go, go_rx) = mpsc::channel();
-        let (out, out_rx) = mpsc::channel();
-        q.tell(Ask::Snap(sharded.handle(), go_rx, out))
-            .ok()
-            .unwrap();
+        let (_sharded, _q, go, out_rx) = a_worker_waiting_to_snapshot();
         go.send(()).unwrap();
         assert_eq!(out_rx.recv().unwrap(), Ok(vec![0, 0]));
     });

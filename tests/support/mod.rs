@@ -25,6 +25,18 @@ impl StateMachine for Sum {
     }
 }
 
+/// Counts how often each value is applied: per client, per key, or to find duplicates.
+#[derive(Debug, Default)]
+pub struct Tally(pub std::collections::HashMap<u64, u64>);
+
+impl StateMachine for Tally {
+    type Command = u64;
+    type Output = ();
+    fn apply(&mut self, value: u64) {
+        *self.0.entry(value).or_default() += 1;
+    }
+}
+
 /// Records every command in the order it was applied.
 #[derive(Debug, Default)]
 pub struct Recorder {
@@ -167,8 +179,8 @@ pub fn within(limit: std::time::Duration, test: impl FnOnce() + Send + 'static) 
 // === Waiting for what no event announces ===
 
 /// Polls `condition` until it holds, or fails after `limit`. Only for conditions that no event
-/// announces: a thread falling asleep in the kernel, or leaving `/proc/self/task`. The pause
-/// between looks is a polling interval, not synchronisation: the test goes on only once the
+/// announces: a thread falling asleep in the kernel, or leaving `/proc/self/task`. Between
+/// looks it yields the CPU to the thread it waits for; the test goes on only once the
 /// condition is seen to hold, however long that takes (up to `limit`).
 pub fn wait_for(what: &str, limit: std::time::Duration, mut condition: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + limit;
@@ -177,7 +189,7 @@ pub fn wait_for(what: &str, limit: std::time::Duration, mut condition: impl FnMu
             std::time::Instant::now() < deadline,
             "{what}: not within {limit:?}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        std::thread::yield_now();
     }
 }
 
