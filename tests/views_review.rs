@@ -331,7 +331,9 @@ fn a_panic_in_the_view_function_after_on_start_poisons_and_tells_everyone() {
         });
         // The builder's computation is not a publication by the worker: reset.
         started.store(false, Ordering::SeqCst);
-        let builder = builder.publish(|_: &Total| ()).0;
+        // One command per batch: under `AfterApply` the first reply goes out before its batch
+        // ends, and the next command could otherwise join the batch whose view panics.
+        let builder = builder.publish(|_: &Total| ()).0.max_batch(1);
         let queue = builder.spawn().unwrap();
         let h = queue.handle();
         let mut results = Vec::new();
