@@ -54,10 +54,14 @@ use crate::{CallError, Handle, StateMachine, Stats, SubmitError, Ticket, WouldDe
 /// ```
 pub struct ShardedHandle<S: StateMachine> {
     inner: Arc<Inner<S>>,
+    /// Whether this handle submits to every shard's priority lane.
+    priority: bool,
 }
 
 struct Inner<S: StateMachine> {
     shards: Vec<Handle<S>>,
+    /// Every shard's priority handle, if every shard has a priority lane.
+    priority: Option<Vec<Handle<S>>>,
     router: Box<dyn Router<S::Command>>,
     /// Commands refused because their keys span shards.
     cross_shard: AtomicU64,
@@ -68,15 +72,67 @@ struct Inner<S: StateMachine> {
 
 impl<S: StateMachine> ShardedHandle<S> {
     pub(crate) fn new(shards: Vec<Handle<S>>, router: Box<dyn Router<S::Command>>) -> Self {
+        let priority = shards.iter().map(Handle::priority).collect();
         let inner = Inner {
             shards,
+            priority,
             router,
             cross_shard: AtomicU64::new(0),
             marking: Mutex::new(()),
         };
         Self {
             inner: Arc::new(inner),
+            priority: false,
         }
+    }
+
+    /// A handle of the same shards whose every submit goes to the owning shard's priority
+    /// lane; `None` unless every shard was built with one (see
+    /// [`Builder::priority_lane`](crate::Builder::priority_lane), set per shard through
+    /// [`configure`](crate::ShardedBuilder::configure)).
+    ///
+    /// It routes as this handle does and counts its cross-shard refusals in the same
+    /// figure. As on [`Handle::priority`], what it submits, [`broadcast`], [`shards`] and
+    /// [`len`] are the lanes'; the rest ([`snapshot`], [`stats`], [`close`],
+    /// [`wait_until_quiet`]) is the whole queue's. A snapshot's cut comes after every
+    /// priority command its shard accepted before the marker.
+    ///
+    /// [`broadcast`]: ShardedHandle::broadcast
+    /// [`shards`]: ShardedHandle::shards
+    /// [`len`]: ShardedHandle::len
+    /// [`snapshot`]: ShardedHandle::snapshot
+    /// [`stats`]: ShardedHandle::stats
+    /// [`close`]: ShardedHandle::close
+    /// [`wait_until_quiet`]: ShardedHandle::wait_until_quiet
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use singular_queue::{Sharded, StateMachine, by_key};
+    /// # #[derive(Default)]
+    /// # struct Counter(u64);
+    /// # impl StateMachine for Counter {
+    /// #     type Command = (u64, u64);
+    /// #     type Output = u64;
+    /// #     fn apply(&mut self, (_, add): (u64, u64)) -> u64 { self.0 += add; self.0 }
+    /// # }
+    /// let sharded = Sharded::builder(2, by_key(|c: &(u64, u64)| c.0), |_| Counter::default())
+    ///     .configure(|_shard, builder| builder.priority_lane(16))
+    ///     .spawn()
+    ///     .unwrap();
+    /// let urgent = sharded.priority().expect("every shard has a priority lane");
+    /// assert_eq!(urgent.call((7, 1)), Ok(1)); // account 7's shard, ahead of its queue
+    /// assert_eq!(urgent.shards()[0].capacity(), 16); // the lanes' handles
+    ///
+    /// let plain = Sharded::new(2, by_key(|c: &(u64, u64)| c.0), |_| Counter::default());
+    /// assert!(plain.priority().is_none());
+    /// ```
+    pub fn priority(&self) -> Option<ShardedHandle<S>> {
+        self.inner.priority.as_ref()?;
+        Some(Self {
+            inner: Arc::clone(&self.inner),
+            priority: true,
+        })
     }
 
     /// Like [`Handle::call`], on the shard that owns `command`.
@@ -314,7 +370,7 @@ impl<S: StateMachine> ShardedHandle<S> {
         &self,
         mut command: impl FnMut(usize) -> S::Command,
     ) -> Vec<Result<Ticket<S::Output>, SubmitError<S::Command>>> {
-        let shards = self.inner.shards.iter().enumerate();
+        let shards = self.lane().iter().enumerate();
         shards
             .map(|(index, shard)| shard.submit(command(index)))
             .collect()
@@ -434,9 +490,18 @@ impl<S: StateMachine> ShardedHandle<S> {
 
     /// Each shard's own [`Handle`], in shard order: everything a queue offers (permits,
     /// [`tell_many`](Handle::tell_many), its figures) for commands you have routed yourself
-    /// (see [`route`](ShardedHandle::route)).
+    /// (see [`route`](ShardedHandle::route)). On a [`priority`](ShardedHandle::priority)
+    /// handle, each shard's priority handle.
     pub fn shards(&self) -> &[Handle<S>] {
-        &self.inner.shards
+        self.lane()
+    }
+
+    /// The handles this one submits through: each shard's, or each shard's priority lane's.
+    fn lane(&self) -> &[Handle<S>] {
+        match (self.priority, &self.inner.priority) {
+            (true, Some(lanes)) => lanes,
+            _ => &self.inner.shards,
+        }
     }
 
     /// Every shard's figures, their total, and the cross-shard refusals.
@@ -467,15 +532,17 @@ impl<S: StateMachine> ShardedHandle<S> {
         }
     }
 
-    /// How many accepted commands wait, over all shards.
+    /// How many accepted commands wait, over all shards (in the priority lanes, on a
+    /// [`priority`](ShardedHandle::priority) handle).
     pub fn len(&self) -> usize {
-        let lens = self.inner.shards.iter().map(Handle::len);
+        let lens = self.lane().iter().map(Handle::len);
         lens.fold(0, usize::saturating_add)
     }
 
-    /// Whether no accepted command waits in any shard.
+    /// Whether no accepted command waits in any shard (in any priority lane, on a
+    /// [`priority`](ShardedHandle::priority) handle).
     pub fn is_empty(&self) -> bool {
-        self.inner.shards.iter().all(Handle::is_empty)
+        self.lane().iter().all(Handle::is_empty)
     }
 
     /// Waits until every shard is quiet, one after another, as
@@ -496,11 +563,11 @@ impl<S: StateMachine> ShardedHandle<S> {
     /// `command` with the shard that owns it, or back if its keys span shards (counted). One
     /// shard owns every key: the router is not asked.
     fn owner(&self, command: S::Command) -> Result<(&Handle<S>, S::Command), S::Command> {
-        if let [only] = &self.inner.shards[..] {
+        if let [only] = self.lane() {
             return Ok((only, command));
         }
         match self.route(&command) {
-            Route::Shard(index) => Ok((&self.inner.shards[index], command)),
+            Route::Shard(index) => Ok((&self.lane()[index], command)),
             Route::CrossShard => {
                 self.inner.cross_shard.fetch_add(1, Ordering::AcqRel);
                 Err(command)
@@ -513,6 +580,7 @@ impl<S: StateMachine> Clone for ShardedHandle<S> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
+            priority: self.priority,
         }
     }
 }
@@ -521,6 +589,7 @@ impl<S: StateMachine> fmt::Debug for ShardedHandle<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShardedHandle")
             .field("shards", &self.inner.shards.len())
+            .field("priority", &self.priority)
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
     }
