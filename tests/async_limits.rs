@@ -151,7 +151,13 @@ fn timed_async_calls_under_load_account_for_every_command_exactly() {
                 .map(|n| {
                     let handle = queue.handle();
                     tokio::spawn(async move {
-                        let limit = Duration::from_micros(n % 64);
+                        // A few calls have all the time they need, so some are answered
+                        // however slow the machine.
+                        let limit = if n % 500 == 0 {
+                            Duration::from_secs(60)
+                        } else {
+                            Duration::from_micros(n % 64)
+                        };
                         match handle.call_timeout_async(1, limit).await {
                             Ok(_) => (1, 0, 0),
                             Err(CallError::ReplyTimeout) => (0, 1, 0),

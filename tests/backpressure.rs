@@ -41,6 +41,8 @@ fn block_for_times_out_with_the_command_back() {
     assert!(error.is_timeout());
     assert_eq!(error.into_inner().and_then(|op| op.number()), Some(3));
     release.send(()).unwrap();
+    // Once the worker has taken the waiting command there is room.
+    queue.wait_until_quiet().unwrap();
     // With room, BlockFor accepts at once.
     assert_eq!(queue.call(Op::Add(4)).unwrap(), 2);
     let stats = queue.stats();

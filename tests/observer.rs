@@ -216,6 +216,8 @@ fn stats_debug_shows_public_figures_and_means_and_nothing_private() {
     let before = format!("{:?}", queue.stats());
     assert!(before.contains("max_queue_time: None"), "{before}");
     queue.call(1).unwrap();
+    // Under `AfterApply` the reply goes out before the batch's figures are counted.
+    queue.wait_until_quiet().unwrap();
     let after = format!("{:?}", queue.stats());
     for public in [
         "submitted: 1",

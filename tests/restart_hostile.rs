@@ -15,7 +15,7 @@ use singular_queue::{
     BatchInfo, BatchTimes, Commit, CommitError, Observer, OnCommitError, ReplyMode, SingularQueue,
     StateMachine, WaitError,
 };
-use support::{Op, Probe, Sum, quiet_panics, within};
+use support::{Op, Probe, Sum, hold_in_a_read, quiet_panics, within};
 
 /// `wait_until_quiet` promises every accepted command has been served, "its reply
 /// delivered": it must not find the queue quiet while the worker is still inside the
@@ -196,11 +196,13 @@ fn pipelined_restart_orders_and_counts() {
             .spawn()
             .unwrap();
             let first = queue.submit(1).unwrap(); // its commit is held
-            // Wait until the first commit started: a read runs after the batch ended.
-            queue.read(|_: &Piped| ()).unwrap();
+            // The first commit has started once the worker is in the read; 2, 13 and 3 wait
+            // behind it, so they form one group.
+            let read = hold_in_a_read(queue.handle());
             let second = queue.submit(2).unwrap();
             let boom = queue.submit(13).unwrap();
             let third = queue.submit(3).unwrap();
+            read.release();
             let mut boom = boom;
             let panicked = boom.wait_timeout(Duration::from_secs(5));
             assert!(
@@ -387,10 +389,14 @@ fn owner_dropped_in_apply_or_factory_then_restart() {
             let handle = queue.handle();
             *slot.lock().unwrap() = Some(queue);
             let first = if in_factory { 13 } else { 0 };
+            // All four are accepted before the worker can drop the owner, which closes the
+            // queue.
+            let read = hold_in_a_read(handle.clone());
             let tickets: Vec<_> = [1, first, 2, 3]
                 .into_iter()
                 .map(|c| handle.submit(c).unwrap())
                 .collect();
+            read.release();
             singular_queue::model::block_on(handle.closed());
             let results: Vec<_> = tickets.into_iter().map(|t| t.wait()).collect();
             assert_eq!(results[0], Ok(1));

@@ -382,6 +382,7 @@ fn read_your_writes_under_pipelined_commit() {
                     let v = *view.latest();
                     assert!(v >= last);
                     last = v;
+                    thread::yield_now();
                 }
             })
         };

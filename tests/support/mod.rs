@@ -147,6 +147,37 @@ pub fn hold_worker(builder: Builder<Probe>) -> (SingularQueue<Probe>, mpsc::Send
     (queue, release)
 }
 
+/// A worker held inside a read, so that what is submitted meanwhile waits and is then taken
+/// in one batch; made by [`hold_in_a_read`].
+pub struct HeldRead {
+    release: mpsc::Sender<()>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl HeldRead {
+    /// Lets the worker go on, and waits for the reading thread.
+    pub fn release(self) {
+        self.release.send(()).unwrap();
+        self.reader.join().unwrap();
+    }
+}
+
+/// Holds `handle`'s worker inside a read, from a thread of its own; returns once the worker
+/// is in it. A read runs after the batch before it has ended (and its commit has started).
+pub fn hold_in_a_read<S: StateMachine>(handle: Handle<S>) -> HeldRead {
+    let (entered, in_read) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        let held = handle.read(move |_: &S| {
+            entered.send(()).unwrap();
+            released.recv().unwrap();
+        });
+        assert!(held.is_ok(), "the read was refused");
+    });
+    in_read.recv().unwrap();
+    HeldRead { release, reader }
+}
+
 /// Panics when dropped (unless already unwinding): user code that runs wherever a value is
 /// discarded, on whichever thread discards it.
 pub struct Grenade;
