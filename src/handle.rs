@@ -660,6 +660,11 @@ impl<S: StateMachine> Handle<S> {
     /// moment's, and a submit under way may count in it for that moment. At most
     /// [`capacity`](Handle::capacity).
     ///
+    /// It counts this handle's lane: on a queue with a priority lane, a plain handle's `len`
+    /// leaves out the commands waiting in the priority lane, and a
+    /// [`priority`](Handle::priority) handle's counts only those. The whole queue's is
+    /// [`Stats::depth`](crate::Stats::depth).
+    ///
     /// # Examples
     ///
     /// ```
@@ -684,13 +689,16 @@ impl<S: StateMachine> Handle<S> {
         self.shared.len(self.lane)
     }
 
-    /// Whether no accepted command waits for the worker now: [`len`](Handle::len) is 0.
+    /// Whether no accepted command waits for the worker now in this handle's lane:
+    /// [`len`](Handle::len) is 0.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// How many accepted commands the queue holds at most (see
-    /// [`Builder::capacity`](crate::Builder::capacity)).
+    /// How many accepted commands this handle's lane holds at most (see
+    /// [`Builder::capacity`](crate::Builder::capacity) and
+    /// [`Builder::priority_lane`](crate::Builder::priority_lane)); the whole queue's is
+    /// [`Stats::capacity`](crate::Stats::capacity).
     pub fn capacity(&self) -> usize {
         self.shared.capacity(self.lane)
     }

@@ -78,9 +78,10 @@ pub struct Stats {
     /// [`Builder::track_queue_time`](crate::Builder::track_queue_time) (or an
     /// [`observer`](crate::Builder::observer)) is on, or before the first command.
     pub max_queue_time: Option<Duration>,
-    /// Commands waiting in the queue now, as [`Handle::len`](crate::Handle::len) counts them.
+    /// Commands waiting in the queue now, in every lane; [`Handle::len`](crate::Handle::len)
+    /// counts one lane's.
     pub depth: usize,
-    /// How many commands the queue holds at most.
+    /// How many commands the queue holds at most, in every lane.
     pub capacity: usize,
     /// The priority lane's own figures, if the queue has one
     /// ([`Builder::priority_lane`](crate::Builder::priority_lane)). The figures above are the

@@ -97,6 +97,32 @@ fn urgent_commands_jump_each_shards_queue() {
     });
 }
 
+/// Each handle's `len` and `is_empty` count its own lanes (found by review: the docs said
+/// otherwise); `stats().total.depth` counts every lane.
+#[test]
+fn each_handle_counts_its_own_lanes_and_the_figures_count_all() {
+    within(Duration::from_secs(30), || {
+        let sharded = two_shards(4, |b| b);
+        let urgent = sharded.priority().unwrap();
+        let releases = hold_every_shard(&sharded);
+        urgent.tell(Op::Add(P)).unwrap();
+        urgent.tell(Op::Add(P + 1)).unwrap();
+        sharded.tell(Op::Add(2)).unwrap();
+        assert_eq!((sharded.len(), urgent.len()), (1, 2));
+        assert!(!sharded.is_empty() && !urgent.is_empty());
+        let stats = sharded.stats();
+        assert_eq!(stats.total.depth, 3);
+        assert_eq!(stats.shards[0].depth, 2);
+        assert_eq!(sharded.shards()[0].len(), 1);
+        assert_eq!(urgent.shards()[0].len(), 1);
+        for release in releases {
+            release.send(()).unwrap();
+        }
+        sharded.wait_until_quiet().unwrap();
+        assert!(urgent.is_empty() && sharded.is_empty());
+    });
+}
+
 /// A command whose keys span shards comes back from the priority handle too, counted in the
 /// same figure as the plain handle's refusals.
 #[test]

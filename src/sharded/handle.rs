@@ -92,8 +92,8 @@ impl<S: StateMachine> ShardedHandle<S> {
     /// [`configure`](crate::ShardedBuilder::configure)).
     ///
     /// It routes as this handle does and counts its cross-shard refusals in the same
-    /// figure. As on [`Handle::priority`], what it submits, [`broadcast`], [`shards`] and
-    /// [`len`] are the lanes'; the rest ([`snapshot`], [`stats`], [`close`],
+    /// figure. As on [`Handle::priority`], what it submits, [`broadcast`], [`shards`],
+    /// [`len`] and `is_empty` are the lanes'; the rest ([`snapshot`], [`stats`], [`close`],
     /// [`wait_until_quiet`]) is the whole queue's. A snapshot's cut comes after every
     /// priority command its shard accepted before the marker.
     ///
@@ -532,15 +532,17 @@ impl<S: StateMachine> ShardedHandle<S> {
         }
     }
 
-    /// How many accepted commands wait, over all shards (in the priority lanes, on a
-    /// [`priority`](ShardedHandle::priority) handle).
+    /// How many accepted commands wait in this handle's lanes, over all shards: the normal
+    /// lanes, or on a [`priority`](ShardedHandle::priority) handle the priority lanes, as
+    /// [`Handle::len`] counts them. Every lane's is
+    /// [`stats().total.depth`](ShardedStats::total).
     pub fn len(&self) -> usize {
         let lens = self.lane().iter().map(Handle::len);
         lens.fold(0, usize::saturating_add)
     }
 
-    /// Whether no accepted command waits in any shard (in any priority lane, on a
-    /// [`priority`](ShardedHandle::priority) handle).
+    /// Whether no accepted command waits in this handle's lanes, in any shard:
+    /// [`len`](ShardedHandle::len) is 0.
     pub fn is_empty(&self) -> bool {
         self.lane().iter().all(Handle::is_empty)
     }
