@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use singular_queue::{
     BatchInfo, CallError, CommitError, DropOldest, Handle, OnCommitError, OnPanic, Reject,
-    ReplyMode, SingularQueue, StateMachine, Stats, SubmitError, Ticket, WaitError,
+    ReplyMode, SingularQueue, StateMachine, SubmitError, Ticket, WaitError,
 };
-use support::{quiet_panics, wait_for, within};
+use support::{books_balance, quiet_panics, wait_for, within};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -132,14 +132,6 @@ impl StateMachine for Flaky {
     }
 }
 
-fn balanced(stats: &Stats) {
-    assert_eq!(
-        stats.submitted,
-        stats.applied + stats.panicked + stats.dropped + stats.not_applied,
-        "accounting at quiescence: {stats:?}"
-    );
-}
-
 fn not_committed<T: fmt::Debug>(result: Result<T, WaitError>) -> String {
     match result {
         Err(WaitError::NotCommitted(message)) => message,
@@ -222,7 +214,7 @@ fn onpanic_stop_panic_then_failing_commit_in_one_batch() {
     );
     let stats = queue.stats();
     assert_eq!(stats.failed_commits, 0);
-    balanced(&stats);
+    books_balance(&stats);
     assert!(queue.handle().is_closed());
     let poisoned = queue.shutdown().unwrap_err();
     assert!(poisoned.message().contains("boom"), "{poisoned}");
@@ -270,7 +262,7 @@ fn onpanic_continue_panic_with_stop_commit_failure_poisons_and_sets_aside_the_re
         (1, 2, 1)
     );
     assert_eq!(stats.not_applied, 2);
-    balanced(&stats);
+    books_balance(&stats);
     assert_eq!(knobs.commits.load(Ordering::SeqCst), 1);
     let poisoned = queue.shutdown().unwrap_err();
     assert!(poisoned.message().contains("no space left"), "{poisoned}");
@@ -303,7 +295,7 @@ fn a_panicking_commit_poisons_even_under_continue() {
     assert!(not_committed(a.wait()).contains("fsync exploded"));
     assert_eq!(b.wait(), Err(WaitError::NotApplied));
     let stats = queue.stats();
-    balanced(&stats);
+    books_balance(&stats);
     assert!(queue.shutdown().is_err());
 }
 
@@ -347,7 +339,7 @@ fn max_batch_cuts_fail_only_their_own_batch_and_report_remaining() {
         (stats.failed_commits, stats.batches, stats.applied),
         (1, 3, 5)
     );
-    balanced(&stats);
+    books_balance(&stats);
     assert!(handle.is_empty());
     let state = queue.shutdown().unwrap_or_else(|poisoned| {
         panic!("{}: {}", "not poisoned under Continue", poisoned.message())
@@ -409,7 +401,7 @@ fn assert_told(held: Ticket<u64>, behind: Vec<Ticket<u64>>, handle: &Handle<Flak
     }
     let stats = handle.stats();
     assert_eq!(stats.failed_commits, 1);
-    balanced(&stats);
+    books_balance(&stats);
     assert!(handle.is_empty());
 }
 
@@ -473,7 +465,7 @@ fn call_timeout_abandoning_a_failing_batch_neither_hangs_nor_miscounts() {
         let stats = handle.stats();
         assert_eq!(stats.failed_commits, 2);
         assert_eq!(stats.applied, 3);
-        balanced(&stats);
+        books_balance(&stats);
         assert!(handle.is_empty());
         assert!(queue.shutdown().is_ok());
     });
@@ -501,7 +493,7 @@ fn tells_in_failing_batches_are_counted_and_nothing_hangs() {
         assert!(handle.is_closed());
         let stats = handle.stats();
         assert_eq!((stats.failed_commits, stats.applied), (1, 5));
-        balanced(&stats);
+        books_balance(&stats);
         let poisoned = queue.shutdown().unwrap_err();
         assert!(poisoned.message().contains("no space"));
         assert_eq!(poisoned.into_inner().applied.len(), 4);
@@ -531,7 +523,7 @@ fn async_callers_hear_not_committed() {
         queue.wait_until_quiet().unwrap();
         let stats = queue.stats();
         assert_eq!(stats.failed_commits, 2);
-        balanced(&stats);
+        books_balance(&stats);
         assert!(queue.shutdown().is_ok());
     });
 }
@@ -595,7 +587,7 @@ fn churn_with_failing_commits_balances_and_quiets() {
         }
         queue.wait_until_quiet().unwrap();
         let stats = queue.stats();
-        balanced(&stats);
+        books_balance(&stats);
         assert_eq!(stats.submitted, 800);
         assert!(stats.failed_commits <= stats.batches);
         assert_eq!(knobs.commits.load(Ordering::SeqCst), stats.batches);
@@ -637,7 +629,7 @@ fn the_default_try_on_batch_end_runs_on_batch_end_exactly_once_per_batch() {
         assert_eq!(stats.batches, 4);
         assert_eq!(queue.state().ends, 4);
         assert_eq!(stats.failed_commits, 0);
-        balanced(&stats);
+        books_balance(&stats);
         assert_eq!(queue.shutdown().ok().unwrap().ends, 4);
     }
 }
@@ -667,7 +659,7 @@ fn len_through_evictions_refusals_and_timeouts() {
     queue.run_until_idle();
     assert!(handle.is_empty());
     assert_eq!(queue.state().applied, vec![4, 5, 6]);
-    balanced(&handle.stats());
+    books_balance(&handle.stats());
 
     let (state, _knobs) = flaky(ErrorKind::Io);
     let queue = SingularQueue::builder(state)
@@ -713,7 +705,7 @@ fn len_with_a_blocked_submitter_timing_out_on_a_spawned_queue() {
         assert!(handle.is_empty());
         let stats = handle.stats();
         assert_eq!(stats.timed_out, 2);
-        balanced(&stats);
+        books_balance(&stats);
         queue.shutdown().ok().unwrap();
     });
 }

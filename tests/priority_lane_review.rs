@@ -20,7 +20,7 @@ use singular_queue::{
     Backpressure, BlockFor, Decision, DropOldest, Load, Reject, Sharded, SingularQueue,
     SubmitError, WaitError, WaitStrategy, by_key,
 };
-use support::{Op, Probe, Sum, hold_worker, within};
+use support::{Op, Probe, Sum, books_balance, hold_worker, within};
 
 const P: u64 = 1_000_000;
 
@@ -98,17 +98,6 @@ fn run_until_idle_leaves_no_accepted_command_behind() {
 
 // === The review's probes that held ===
 
-fn stats_balance(stats: &singular_queue::Stats) {
-    assert_eq!(
-        stats.submitted,
-        stats.applied + stats.panicked + stats.dropped + stats.not_applied,
-        "{stats:?}"
-    );
-    if let Some(lane) = stats.priority_lane {
-        assert_eq!(lane.submitted, lane.taken + lane.dropped, "{lane:?}");
-    }
-}
-
 /// Lost wake-ups: a worker that sleeps between priority submits, under every wait strategy,
 /// with submits that race the worker going to sleep (tell, then a call to observe).
 #[test]
@@ -142,7 +131,7 @@ fn no_lost_wakeup_under_any_strategy() {
                 t.join().unwrap();
             }
             queue.wait_until_quiet().unwrap();
-            stats_balance(&queue.stats());
+            books_balance(&queue.stats());
             queue.shutdown().unwrap();
         }
     });
@@ -186,7 +175,7 @@ fn a_read_sees_its_own_priority_tell_with_the_burst_spent() {
             f.join().unwrap();
         }
         queue.wait_until_quiet().unwrap();
-        stats_balance(&queue.stats());
+        books_balance(&queue.stats());
     });
 }
 
@@ -242,7 +231,7 @@ fn drop_oldest_priority_evicting_while_reads_are_held() {
         }
         queue.wait_until_quiet().unwrap();
         let stats = queue.stats();
-        stats_balance(&stats);
+        books_balance(&stats);
         assert_eq!(stats.dropped, dropped);
         assert_eq!(evicted.load(Ordering::Relaxed), dropped);
         queue.shutdown().unwrap();
@@ -337,7 +326,7 @@ fn shutdown_now_hands_back_priority_commands() {
             assert_eq!(t.wait(), Err(WaitError::NotApplied));
         }
         assert_eq!(n.wait(), Err(WaitError::NotApplied));
-        stats_balance(&handle.stats());
+        books_balance(&handle.stats());
         assert_eq!(handle.stats().not_applied, 5);
     });
 }
@@ -362,7 +351,7 @@ fn dropping_the_owner_serves_priority_commands() {
         for t in tickets {
             assert!(t.wait().is_ok());
         }
-        stats_balance(&handle.stats());
+        books_balance(&handle.stats());
     });
 }
 
@@ -387,7 +376,7 @@ fn priority_permits_then_close() {
         queue.close();
         assert!(matches!(a.tell(7), Err(SubmitError::Closed(7))));
         let stats = queue.stats();
-        stats_balance(&stats);
+        books_balance(&stats);
         let lane = stats.priority_lane.unwrap();
         assert_eq!((lane.submitted, lane.refused_closed), (1, 1));
         assert_eq!(queue.shutdown().unwrap().total, 5);
@@ -432,7 +421,7 @@ fn cancelled_async_priority_submit() {
         waiter.join().unwrap();
         queue.wait_until_quiet().unwrap();
         let stats = queue.stats();
-        stats_balance(&stats);
+        books_balance(&stats);
         assert_eq!(stats.priority_lane.unwrap().submitted, 2);
         assert_eq!(queue.shutdown().unwrap().applied, [P, P + 2]);
     });
@@ -472,7 +461,7 @@ fn custom_policy_sees_the_lanes_load() {
         queue.wait_until_quiet().unwrap();
         assert!(urgent.is_empty());
         let stats = queue.stats();
-        stats_balance(&stats);
+        books_balance(&stats);
         assert_eq!(stats.priority_lane.unwrap().rejected, 1);
     });
 }
@@ -508,7 +497,7 @@ fn the_normal_lane_and_reads_progress_under_a_priority_flood() {
             f.join().unwrap();
         }
         queue.wait_until_quiet().unwrap();
-        stats_balance(&queue.stats());
+        books_balance(&queue.stats());
         assert_eq!(queue.shutdown().unwrap().total, 300);
     });
 }
@@ -550,7 +539,7 @@ fn sharded_snapshots_with_priority_lanes() {
         }
         handle.wait_until_quiet().unwrap();
         for s in handle.stats().shards {
-            stats_balance(&s);
+            books_balance(&s);
         }
     });
 }
@@ -626,7 +615,7 @@ fn restart_and_views_with_a_priority_lane() {
         queue.wait_until_quiet().unwrap();
         assert_eq!(*view.latest(), 1);
         let stats = queue.stats();
-        stats_balance(&stats);
+        books_balance(&stats);
         assert_eq!(stats.restarts, 1);
     });
 }
@@ -666,7 +655,7 @@ fn manual_queue_read_behind_a_landing_priority_command() {
             t.join().unwrap();
         }
         queue.run_until_idle();
-        stats_balance(&queue.stats());
+        books_balance(&queue.stats());
         queue.shutdown().unwrap();
     });
 }
@@ -706,7 +695,7 @@ fn without_a_priority_lane_everything_balances() {
         }
         queue.wait_until_quiet().unwrap();
         let stats = queue.stats();
-        stats_balance(&stats);
+        books_balance(&stats);
         assert!(stats.priority_lane.is_none());
     });
 }
@@ -730,7 +719,7 @@ fn priority_block_for_times_out_on_its_own_lane() {
         release.send(()).unwrap();
         queue.wait_until_quiet().unwrap();
         let stats = queue.stats();
-        stats_balance(&stats);
+        books_balance(&stats);
         assert_eq!(stats.priority_lane.unwrap().timed_out, 1);
         assert_eq!(stats.timed_out, 1);
     });
@@ -778,6 +767,6 @@ fn stats_snapshots_under_load_never_overcount() {
             t.join().unwrap();
         }
         queue.wait_until_quiet().unwrap();
-        stats_balance(&queue.stats());
+        books_balance(&queue.stats());
     });
 }

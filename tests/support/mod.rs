@@ -4,7 +4,7 @@
 use std::sync::mpsc;
 
 use singular_queue::{
-    Backpressure, Builder, Handle, ShardedHandle, SingularQueue, SnapshotError, StateMachine,
+    Backpressure, Builder, Handle, ShardedHandle, SingularQueue, SnapshotError, StateMachine, Stats,
 };
 
 /// Adds every command to a total.
@@ -145,6 +145,19 @@ pub fn hold_worker(builder: Builder<Probe>) -> (SingularQueue<Probe>, mpsc::Send
     queue.tell(hold).unwrap();
     started.recv().unwrap();
     (queue, release)
+}
+
+/// Asserts a quiet queue's books balance: every command submitted was applied, panicked,
+/// dropped or not applied; every command its priority lane accepted was taken or dropped.
+pub fn books_balance(stats: &Stats) {
+    assert_eq!(
+        stats.submitted,
+        stats.applied + stats.panicked + stats.dropped + stats.not_applied,
+        "accounting at quiescence: {stats:?}"
+    );
+    if let Some(lane) = stats.priority_lane {
+        assert_eq!(lane.submitted, lane.taken + lane.dropped, "{lane:?}");
+    }
 }
 
 /// A worker held inside a read, so that what is submitted meanwhile waits and is then taken
