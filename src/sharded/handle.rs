@@ -565,11 +565,12 @@ impl<S: StateMachine> ShardedHandle<S> {
     /// `command` with the shard that owns it, or back if its keys span shards (counted). One
     /// shard owns every key: the router is not asked.
     fn owner(&self, command: S::Command) -> Result<(&Handle<S>, S::Command), S::Command> {
-        if let [only] = self.lane() {
+        let lane = self.lane();
+        if let [only] = lane {
             return Ok((only, command));
         }
         match self.route(&command) {
-            Route::Shard(index) => Ok((&self.lane()[index], command)),
+            Route::Shard(index) => Ok((&lane[index], command)),
             Route::CrossShard => {
                 self.inner.cross_shard.fetch_add(1, Ordering::AcqRel);
                 Err(command)
