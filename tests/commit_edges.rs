@@ -13,7 +13,7 @@ use singular_queue::{
     BatchInfo, CallError, CommitError, DropOldest, Handle, OnCommitError, OnPanic, Reject,
     ReplyMode, SingularQueue, StateMachine, SubmitError, Ticket, WaitError,
 };
-use support::{books_balance, quiet_panics, wait_for, within};
+use support::{books_balance, quiet_panics, settle, wait_for, within};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -582,12 +582,7 @@ fn churn_with_failing_commits_balances_and_quiets() {
                 })
             })
             .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        queue.wait_until_quiet().unwrap();
-        let stats = queue.stats();
-        books_balance(&stats);
+        let stats = settle(&queue, threads);
         assert_eq!(stats.submitted, 800);
         assert!(stats.failed_commits <= stats.batches);
         assert_eq!(knobs.commits.load(Ordering::SeqCst), stats.batches);

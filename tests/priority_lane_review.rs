@@ -20,7 +20,7 @@ use singular_queue::{
     Backpressure, BlockFor, Decision, DropOldest, Load, Reject, Sharded, SingularQueue,
     SubmitError, WaitError, WaitStrategy, by_key,
 };
-use support::{Op, Probe, Sum, books_balance, hold_worker, within};
+use support::{Op, Probe, Sum, books_balance, hold_worker, settle, within};
 
 const P: u64 = 1_000_000;
 
@@ -127,11 +127,7 @@ fn no_lost_wakeup_under_any_strategy() {
                     })
                 })
                 .collect();
-            for t in threads {
-                t.join().unwrap();
-            }
-            queue.wait_until_quiet().unwrap();
-            books_balance(&queue.stats());
+            settle(&queue, threads);
             queue.shutdown().unwrap();
         }
     });
@@ -690,12 +686,7 @@ fn without_a_priority_lane_everything_balances() {
                 })
             })
             .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        queue.wait_until_quiet().unwrap();
-        let stats = queue.stats();
-        books_balance(&stats);
+        let stats = settle(&queue, threads);
         assert!(stats.priority_lane.is_none());
     });
 }
@@ -763,10 +754,6 @@ fn stats_snapshots_under_load_never_overcount() {
             assert!(lane.taken + lane.dropped <= lane.submitted, "{lane:?}");
         }
         stop.store(true, Ordering::Relaxed);
-        for t in threads {
-            t.join().unwrap();
-        }
-        queue.wait_until_quiet().unwrap();
-        books_balance(&queue.stats());
+        settle(&queue, threads);
     });
 }

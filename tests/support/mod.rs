@@ -160,6 +160,21 @@ pub fn books_balance(stats: &Stats) {
     }
 }
 
+/// Joins the submitting threads, waits until the queue is quiet, checks its books balance
+/// ([`books_balance`]) and returns its figures.
+pub fn settle<S: StateMachine, T>(
+    queue: &Handle<S>,
+    threads: Vec<std::thread::JoinHandle<T>>,
+) -> Stats {
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    queue.wait_until_quiet().unwrap();
+    let stats = queue.stats();
+    books_balance(&stats);
+    stats
+}
+
 /// A worker held inside a read, so that what is submitted meanwhile waits and is then taken
 /// in one batch; made by [`hold_in_a_read`].
 pub struct HeldRead {
